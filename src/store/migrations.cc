@@ -1,0 +1,82 @@
+#include "store/migrations.h"
+
+namespace detops {
+namespace {
+
+// Append only: a released migration never changes. SQL in the common subset
+// of SQLite and PostgreSQL.
+const char* const kMigrations[] = {
+    // 1: datasets and their immutable versions.
+    R"sql(
+CREATE TABLE datasets (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE dataset_versions (
+  id INTEGER PRIMARY KEY,
+  dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+  version INTEGER NOT NULL,
+  manifest_sha TEXT NOT NULL,
+  parent_id INTEGER REFERENCES dataset_versions(id),
+  source TEXT NOT NULL,
+  format TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  stats_json TEXT NOT NULL,
+  issues_json TEXT NOT NULL,
+  validation_status TEXT NOT NULL DEFAULT 'unvalidated',
+  UNIQUE (dataset_id, version)
+);
+CREATE INDEX dataset_versions_manifest ON dataset_versions(manifest_sha);
+CREATE TABLE validation_reports (
+  id INTEGER PRIMARY KEY,
+  version_id INTEGER NOT NULL REFERENCES dataset_versions(id),
+  created_at TEXT NOT NULL,
+  suite TEXT NOT NULL,
+  status TEXT NOT NULL,
+  report_sha TEXT NOT NULL
+);
+CREATE TABLE file_hash_cache (
+  path TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  inode INTEGER NOT NULL,
+  sha TEXT NOT NULL
+);
+CREATE TABLE image_headers (
+  sha TEXT PRIMARY KEY,
+  format TEXT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE TABLE image_profiles (
+  sha TEXT PRIMARY KEY,
+  profile_json TEXT NOT NULL
+);
+)sql",
+};
+
+}  // namespace
+
+Status ApplyMigrations(Database& db) {
+  RETURN_IF_ERROR(db.Exec(
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT "
+      "NOT NULL)"));
+  const int total = static_cast<int>(std::size(kMigrations));
+  for (int v = 1; v <= total; ++v) {
+    Status s = db.InTransaction([&]() -> Status {
+      // Re-checked inside the write lock: another process may have applied it.
+      ASSIGN_OR_RETURN(auto rows,
+                       db.Query("SELECT 1 FROM schema_version WHERE version = ?", {int64_t{v}}));
+      if (!rows.empty()) return Status::Ok();
+      RETURN_IF_ERROR(db.Exec(kMigrations[v - 1]).WithContext("migration " + std::to_string(v)));
+      return db.Exec("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                     {int64_t{v}, NowIso8601()});
+    });
+    RETURN_IF_ERROR(s);
+  }
+  return Status::Ok();
+}
+
+}  // namespace detops
