@@ -9,8 +9,8 @@ Result<Json> ParseJson(std::string_view text, const std::string& what) {
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
-    return Status::InvalidInput(what + ": malformed JSON at byte " + std::to_string(e.byte) +
-                                ": " + e.what());
+    return Status::InvalidInput(what + ": malformed JSON at byte " + std::to_string(e.byte) + ": " +
+                                e.what());
   }
 }
 
@@ -89,8 +89,8 @@ std::vector<SourceIssue> IssuesFromJson(const Json& j) {
   std::vector<SourceIssue> out;
   if (!j.is_array()) return out;
   for (const Json& ji : j) {
-    out.push_back({ji.value("kind", ""), ji.value("file", ""), ji.value("line", 0),
-                   ji.value("message", "")});
+    out.push_back(
+        {ji.value("kind", ""), ji.value("file", ""), ji.value("line", 0), ji.value("message", "")});
   }
   return out;
 }

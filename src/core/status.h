@@ -57,7 +57,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).ok() && "Result built from an OK status");
   }
@@ -94,10 +94,10 @@ class [[nodiscard]] Result {
 #define DETOPS_CONCAT(a, b) DETOPS_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function when `expr` (a Status) is not ok.
-#define RETURN_IF_ERROR(expr)                         \
-  do {                                                \
-    ::detops::Status detops_status_ = (expr);         \
-    if (!detops_status_.ok()) return detops_status_;  \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::detops::Status detops_status_ = (expr);        \
+    if (!detops_status_.ok()) return detops_status_; \
   } while (0)
 
 // `ASSIGN_OR_RETURN(auto x, F())`: binds the value or returns the error.

@@ -12,7 +12,7 @@
 namespace detops {
 
 enum class Split { kTrain = 0, kVal = 1, kTest = 2 };
-const char* SplitName(Split s);                   // "train", "val", "test"
+const char* SplitName(Split s);                       // "train", "val", "test"
 std::optional<Split> ParseSplit(std::string_view s);  // accepts "valid"/"validation" too
 inline constexpr Split kAllSplits[] = {Split::kTrain, Split::kVal, Split::kTest};
 
@@ -36,10 +36,10 @@ Box QuantizeBox(Box b);
 
 // One image of a dataset version.
 struct ImageEntry {
-  std::string blob;   // SHA-256 of the file's bytes (its content address)
-  std::string name;   // path under the split's image folder, '/'-separated
+  std::string blob;  // SHA-256 of the file's bytes (its content address)
+  std::string name;  // path under the split's image folder, '/'-separated
   Split split = Split::kTrain;
-  int width = 0;      // displayed size in pixels (EXIF orientation applied)
+  int width = 0;  // displayed size in pixels (EXIF orientation applied)
   int height = 0;
   // True when the source had a label record for this image (an empty label
   // file counts: the image is declared background). False: no label at all.

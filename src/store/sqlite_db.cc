@@ -54,8 +54,8 @@ class SqliteDatabase final : public Database {
 
  private:
   Status Error(int rc, std::string_view sql) {
-    std::string msg = std::string(path_) + ": " + sqlite3_errmsg(db_) + " (in: " +
-                      std::string(sql.substr(0, 120)) + ")";
+    std::string msg = std::string(path_) + ": " + sqlite3_errmsg(db_) +
+                      " (in: " + std::string(sql.substr(0, 120)) + ")";
     int primary = rc & 0xff;
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);
     if (primary == SQLITE_CONSTRAINT) return Status::AlreadyExists(msg);
@@ -108,9 +108,12 @@ class SqliteDatabase final : public Database {
 
   static SqlValue Column(sqlite3_stmt* stmt, int c) {
     switch (sqlite3_column_type(stmt, c)) {
-      case SQLITE_INTEGER: return static_cast<int64_t>(sqlite3_column_int64(stmt, c));
-      case SQLITE_FLOAT: return sqlite3_column_double(stmt, c);
-      case SQLITE_NULL: return nullptr;
+      case SQLITE_INTEGER:
+        return static_cast<int64_t>(sqlite3_column_int64(stmt, c));
+      case SQLITE_FLOAT:
+        return sqlite3_column_double(stmt, c);
+      case SQLITE_NULL:
+        return nullptr;
       default: {
         const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
         return std::string(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(stmt, c)));
@@ -127,19 +130,19 @@ class SqliteDatabase final : public Database {
 
 Result<std::unique_ptr<Database>> OpenSqlite(const SqliteOptions& options) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(options.path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(options.path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
-    std::string msg = options.path.string() + ": cannot open database: " +
-                      (db ? sqlite3_errmsg(db) : "out of memory");
+    std::string msg = options.path.string() +
+                      ": cannot open database: " + (db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_close_v2(db);
     return Status::IOError(msg);
   }
   sqlite3_busy_timeout(db, options.busy_timeout_ms);
   auto out = std::make_unique<SqliteDatabase>(db, options.path.string());
-  Status s = out->Exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", {});
+  Status s =
+      out->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", {});
   if (!s.ok()) return s.WithContext("configuring database");
   // A file that is not a database fails here, not on first use.
   auto check = out->Query("SELECT count(*) FROM sqlite_master", {});

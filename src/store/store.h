@@ -23,9 +23,9 @@ using SqlValue = std::variant<std::nullptr_t, int64_t, double, std::string>;
 struct SqlRow {
   std::vector<SqlValue> cols;
   bool IsNull(size_t i) const { return std::holds_alternative<std::nullptr_t>(cols.at(i)); }
-  int64_t Int(size_t i) const;           // 0 for NULL
-  double Real(size_t i) const;           // 0 for NULL
-  std::string Text(size_t i) const;      // "" for NULL
+  int64_t Int(size_t i) const;       // 0 for NULL
+  double Real(size_t i) const;       // 0 for NULL
+  std::string Text(size_t i) const;  // "" for NULL
 };
 
 // The metadata database. SQL is written in the common subset of SQLite and
@@ -47,7 +47,7 @@ class Database {
 };
 
 struct SqliteOptions {
-  std::filesystem::path path;  // the database file; created when absent
+  std::filesystem::path path;   // the database file; created when absent
   int busy_timeout_ms = 10000;  // wait this long for another writer
 };
 Result<std::unique_ptr<Database>> OpenSqlite(const SqliteOptions& options);

@@ -1,0 +1,25 @@
+#pragma once
+// Registration of the `detops` subcommands. Each command parses its flags
+// into an options struct, calls one library function and maps the result to
+// output and an exit code.
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+namespace detops::cli {
+
+struct Globals {
+  std::string workspace;  // --workspace, $DETOPS_WORKSPACE, ./detops-ws
+  int exit_code = 0;      // set by the command that ran
+};
+
+Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g);
+
+void AddDataCommands(CLI::App& app, Globals& g);
+void AddSynthCommand(CLI::App& app, Globals& g);
+void AddWorkspaceCommands(CLI::App& app, Globals& g);
+
+}  // namespace detops::cli

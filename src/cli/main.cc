@@ -1,0 +1,42 @@
+// detops: the command line. Parses arguments and calls the library.
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+
+namespace detops::cli {
+
+Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g) {
+  return Workspace::Open({g.workspace});
+}
+
+}  // namespace detops::cli
+
+int main(int argc, char** argv) {
+  using namespace detops::cli;
+  CLI::App app{
+      "detops: datasets, training, evaluation, registry, serving and monitoring for damage "
+      "detectors, in one binary.\n\nExit codes: 0 ok, 1 runtime error, 2 bad arguments or "
+      "input, 3 not found, 4 validation failed."};
+  app.set_version_flag("--version",
+                       std::string("detops ") + DETOPS_VERSION + " (" + DETOPS_GIT_COMMIT + ")");
+  app.require_subcommand(1);
+  Globals g;
+  const char* env = std::getenv("DETOPS_WORKSPACE");
+  g.workspace = env && *env ? env : "detops-ws";
+  app.add_option("-w,--workspace", g.workspace,
+                 "workspace folder (default: $DETOPS_WORKSPACE, else ./detops-ws)")
+      ->capture_default_str();
+  AddDataCommands(app, g);
+  AddSynthCommand(app, g);
+  AddWorkspaceCommands(app, g);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitBadInput;
+  }
+  return g.exit_code;
+}

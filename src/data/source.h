@@ -1,0 +1,55 @@
+#pragma once
+// What a format reader makes of a source folder, before images are hashed:
+// image files with their labels, the class names, and the problems found.
+// Internal to the data module.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/core.h"
+
+namespace detops {
+
+struct SourceImage {
+  std::filesystem::path path;  // the image file
+  std::string name;            // name within its split ('/'-separated, relative)
+  std::optional<Split> split;  // from the source; nullopt: assigned by hash
+  bool labelled = false;       // a label record exists (empty = background)
+  // Boxes in pixels of the declared size (COCO, VOC) when true, else
+  // normalized (YOLO). A declared size of 0 means "use the real size".
+  bool pixel_boxes = false;
+  int declared_width = 0;
+  int declared_height = 0;
+  std::vector<Box> boxes;
+};
+
+struct SourceSet {
+  std::string format;  // "yolo", "coco", "voc"
+  std::filesystem::path root;
+  std::vector<std::string> classes;
+  std::vector<SourceImage> images;
+  std::vector<SourceIssue> issues;
+};
+
+// Each reader refuses (InvalidInput / NotFound) when the source as a whole
+// cannot be read: no such path, malformed data.yaml or COCO JSON, no images.
+// Problems with single files or lines become issues and the rest goes on.
+Result<SourceSet> ReadYolo(const std::filesystem::path& path);
+Result<SourceSet> ReadCoco(const std::filesystem::path& path);
+Result<SourceSet> ReadVoc(const std::filesystem::path& path);
+// "yolo", "coco" or "voc" from what the folder holds.
+Result<std::string> DetectFormat(const std::filesystem::path& path);
+
+// Path of `p` relative to `root` with '/' separators.
+std::string RelativeName(const std::filesystem::path& p, const std::filesystem::path& root);
+// Image files under `dir` (recursive, any case of extension), sorted. Files
+// reached through symlinks that leave `root` become issues, not images.
+std::vector<std::filesystem::path> ListImages(const std::filesystem::path& dir,
+                                              const std::filesystem::path& root,
+                                              std::vector<SourceIssue>& issues);
+// Parses a number the way label files write them; false when it is not one.
+bool ParseNumber(std::string_view s, double& out);
+
+}  // namespace detops
