@@ -33,9 +33,9 @@ void WriteText(const fs::path& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path.string());
 }
 
-CommandResult RunCommand(const std::string& command_line) {
+CommandResult RunCommand(const std::string& command_line, bool with_stderr) {
   CommandResult r;
-  FILE* p = ::popen((command_line + " 2>&1").c_str(), "r");
+  FILE* p = ::popen((command_line + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
   if (!p) return r;
   std::array<char, 4096> buf;
   size_t n;

@@ -25,10 +25,11 @@ void WriteText(const std::filesystem::path& path, const std::string& text);
 
 struct CommandResult {
   int exit_code = -1;
-  std::string out;  // stdout and stderr together
+  std::string out;  // stdout, and stderr too unless it was left out
 };
-// Runs a shell command line and captures its output.
-CommandResult RunCommand(const std::string& command_line);
+// Runs a shell command line and captures stdout and, when `with_stderr`,
+// stderr (else stderr is discarded).
+CommandResult RunCommand(const std::string& command_line, bool with_stderr = true);
 // Path of the detops binary under test ($DETOPS_BIN, set by CTest).
 std::string DetopsBin();
 

@@ -1,0 +1,240 @@
+// Duplicate expectations: exact copies (same blob), near-duplicates (close
+// difference hashes) and leakage of either across splits.
+
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+
+#include "data/validate.h"
+#include "data/validate_internal.h"
+
+namespace detops::validate_internal {
+namespace {
+
+// Bits [begin, end) of band b when 64 bits are cut into `bands` bands.
+uint64_t Band(uint64_t h, int b, int bands) {
+  int begin = 64 * b / bands, end = 64 * (b + 1) / bands;
+  uint64_t mask = end - begin >= 64 ? ~uint64_t{0} : (uint64_t{1} << (end - begin)) - 1;
+  return (h >> begin) & mask;
+}
+
+std::string DistanceText(int d) { return "dhash distance " + std::to_string(d); }
+
+}  // namespace
+
+HashGroups GroupNearHashes(const std::vector<size_t>& images, const std::vector<uint64_t>& hashes,
+                           int max_distance) {
+  HashGroups g;
+  std::unordered_map<uint64_t, size_t> group_of;
+  for (size_t i : images) {
+    auto [it, added] = group_of.try_emplace(hashes[i], g.hash.size());
+    if (added) {
+      g.hash.push_back(hashes[i]);
+      g.members.emplace_back();
+    }
+    g.members[it->second].push_back(i);
+  }
+  size_t n = g.hash.size();
+  auto link = [&](size_t a, size_t b) {
+    int d = HammingDistance(g.hash[a], g.hash[b]);
+    if (d <= max_distance) g.pairs.push_back({std::min(a, b), std::max(a, b), d});
+  };
+  if (max_distance <= 0) return g;
+  if (max_distance > 8) {
+    for (size_t a = 0; a < n; ++a) {
+      for (size_t b = a + 1; b < n; ++b) link(a, b);
+    }
+    return g;
+  }
+  int bands = max_distance + 1;
+  std::vector<std::pair<uint64_t, size_t>> keyed(n);
+  for (int b = 0; b < bands; ++b) {
+    for (size_t k = 0; k < n; ++k) keyed[k] = {Band(g.hash[k], b, bands), k};
+    std::sort(keyed.begin(), keyed.end());
+    for (size_t lo = 0; lo < n;) {
+      size_t hi = lo;
+      while (hi < n && keyed[hi].first == keyed[lo].first) ++hi;
+      for (size_t x = lo; x < hi; ++x) {
+        for (size_t y = x + 1; y < hi; ++y) {
+          size_t a = keyed[x].second, c = keyed[y].second;
+          // Count each pair in the first band the two agree on only.
+          bool seen = false;
+          for (int e = 0; e < b && !seen; ++e) {
+            seen = Band(g.hash[a], e, bands) == Band(g.hash[c], e, bands);
+          }
+          if (!seen) link(a, c);
+        }
+      }
+      lo = hi;
+    }
+  }
+  return g;
+}
+
+void CheckNoExactDuplicates(const ExpectationSpec&, const Context& ctx, ExpectationResult& r) {
+  std::unordered_map<std::string, size_t> first;
+  std::unordered_map<std::string, size_t> copies;
+  for (size_t i = 0; i < ctx.manifest.images.size(); ++i) {
+    const std::string& blob = ctx.manifest.images[i].blob;
+    if (blob.empty()) continue;
+    auto [it, added] = first.try_emplace(blob, i);
+    if (added) continue;
+    ++copies[blob];
+    r.findings.push_back({ctx.ImageFile(i), 0, "same bytes as " + ctx.ImageFile(it->second)});
+  }
+  r.observed = static_cast<double>(r.findings.size());
+  r.passed = r.findings.empty();
+  r.summary = std::to_string(r.findings.size()) + " images repeat the bytes of another (" +
+              std::to_string(copies.size()) + " distinct files affected)";
+}
+
+void CheckNoSplitLeakage(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r) {
+  const auto& images = ctx.manifest.images;
+  // Exact: the first image of each blob per split.
+  std::unordered_map<std::string, std::array<long, 3>> where;
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].blob.empty()) continue;
+    auto [it, added] = where.try_emplace(images[i].blob, std::array<long, 3>{-1, -1, -1});
+    long& slot = it->second[static_cast<int>(images[i].split)];
+    if (slot < 0) slot = static_cast<long>(i);
+  }
+  std::vector<bool> flagged(images.size(), false);
+  size_t exact = 0, near = 0;
+  std::vector<std::pair<size_t, Finding>> found;  // by image index, sorted at the end
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].blob.empty()) continue;
+    for (long other : where[images[i].blob]) {
+      if (other < 0 || images[other].split == images[i].split) continue;
+      found.push_back({i, {ctx.ImageFile(i), 0, "same bytes as " + ctx.ImageFile(other)}});
+      flagged[i] = true;
+      ++exact;
+      break;
+    }
+  }
+  if (ctx.profiles) {
+    int max_d = static_cast<int>(spec.params.at("max_hamming"));
+    std::vector<size_t> decoded;
+    std::vector<uint64_t> hashes(images.size(), 0);
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (!(*ctx.profiles)[i].decodes) continue;
+      decoded.push_back(i);
+      hashes[i] = (*ctx.profiles)[i].dhash;
+    }
+    HashGroups g = GroupNearHashes(decoded, hashes, max_d);
+    // Per group: the first member of each split.
+    std::vector<std::array<long, 3>> first(g.hash.size(), {-1, -1, -1});
+    std::vector<size_t> group_of(images.size(), 0);
+    for (size_t k = 0; k < g.hash.size(); ++k) {
+      for (size_t i : g.members[k]) {
+        group_of[i] = k;
+        long& slot = first[k][static_cast<int>(images[i].split)];
+        if (slot < 0) slot = static_cast<long>(i);
+      }
+    }
+    std::vector<std::vector<std::pair<size_t, int>>> adjacent(g.hash.size());
+    for (const auto& p : g.pairs) {
+      adjacent[p.a].push_back({p.b, p.distance});
+      adjacent[p.b].push_back({p.a, p.distance});
+    }
+    for (size_t i : decoded) {
+      if (flagged[i]) continue;
+      size_t k = group_of[i];
+      int split = static_cast<int>(images[i].split);
+      long best = -1;
+      int best_d = 65;
+      auto consider = [&](size_t group, int d) {
+        for (int s = 0; s < 3; ++s) {
+          if (s != split && first[group][s] >= 0 && d < best_d) {
+            best = first[group][s];
+            best_d = d;
+          }
+        }
+      };
+      consider(k, 0);
+      for (auto [other, d] : adjacent[k]) consider(other, d);
+      if (best < 0) continue;
+      found.push_back(
+          {i,
+           {ctx.ImageFile(i), 0,
+            "near-duplicate of " + ctx.ImageFile(best) + " (" + DistanceText(best_d) + ")"}});
+      ++near;
+    }
+  }
+  std::stable_sort(found.begin(), found.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& f : found) r.findings.push_back(std::move(f.second));
+  r.observed = static_cast<double>(exact + near);
+  r.passed = exact + near == 0;
+  r.summary = std::to_string(exact) + " images share their bytes with another split";
+  r.summary += ctx.profiles ? ", " + std::to_string(near) + " are near-duplicates (dhash <= " +
+                                  Num(spec.params.at("max_hamming")) + ") of one"
+                            : "; near-duplicates not checked: " + ctx.no_profiles_reason;
+}
+
+void CheckNearDuplicates(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r) {
+  if (!ctx.profiles) {
+    r.skipped = true;
+    r.summary = "skipped: " + ctx.no_profiles_reason;
+    return;
+  }
+  const auto& images = ctx.manifest.images;
+  int max_d = static_cast<int>(spec.params.at("max_hamming"));
+  // One image per blob: exact copies are no_exact_duplicates' business.
+  std::unordered_map<std::string, size_t> seen_blob;
+  std::vector<size_t> candidates;
+  std::vector<uint64_t> hashes(images.size(), 0);
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (!(*ctx.profiles)[i].decodes) continue;
+    if (!images[i].blob.empty() && !seen_blob.try_emplace(images[i].blob, i).second) continue;
+    candidates.push_back(i);
+    hashes[i] = (*ctx.profiles)[i].dhash;
+  }
+  HashGroups g = GroupNearHashes(candidates, hashes, max_d);
+  size_t pairs = 0;
+  // Per image: its closest other image and how many it is close to.
+  std::vector<long> best(images.size(), -1);
+  std::vector<int> best_d(images.size(), 65);
+  std::vector<size_t> count(images.size(), 0);
+  auto note = [&](size_t i, size_t other, int d) {
+    if (d < best_d[i] || (d == best_d[i] && static_cast<long>(other) < best[i])) {
+      best[i] = static_cast<long>(other);
+      best_d[i] = d;
+    }
+  };
+  for (const auto& m : g.members) {
+    pairs += m.size() * (m.size() - 1) / 2;
+    if (m.size() < 2) continue;
+    for (size_t i : m) {
+      count[i] += m.size() - 1;
+      best[i] = static_cast<long>(i == m[0] ? m[1] : m[0]);
+      best_d[i] = 0;
+    }
+  }
+  for (const auto& p : g.pairs) {
+    const auto& ma = g.members[p.a];
+    const auto& mb = g.members[p.b];
+    pairs += ma.size() * mb.size();
+    for (size_t i : ma) {
+      count[i] += mb.size();
+      note(i, mb[0], p.distance);
+    }
+    for (size_t i : mb) {
+      count[i] += ma.size();
+      note(i, ma[0], p.distance);
+    }
+  }
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (best[i] < 0) continue;
+    std::string text =
+        "near-duplicate of " + ctx.ImageFile(best[i]) + " (" + DistanceText(best_d[i]) + ")";
+    if (count[i] > 1) text += " and " + std::to_string(count[i] - 1) + " more";
+    r.findings.push_back({ctx.ImageFile(i), 0, text});
+  }
+  r.observed = static_cast<double>(pairs);
+  r.passed = pairs == 0;
+  r.summary = std::to_string(pairs) + " near-duplicate pairs (dhash <= " + std::to_string(max_d) +
+              ") involving " + std::to_string(r.findings.size()) + " of " +
+              std::to_string(candidates.size()) + " distinct images";
+}
+
+}  // namespace detops::validate_internal

@@ -1,0 +1,59 @@
+#pragma once
+// Internals of the validation suite shared by validate_*.cc; not part of the
+// data module's interface.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/validate.h"
+
+namespace detops::validate_internal {
+
+// The validated data with absent parts replaced by empty ones.
+struct Context {
+  const Manifest& manifest;
+  const std::vector<SourceIssue>& issues;
+  // Null when there are no usable profiles; `no_profiles_reason` says why.
+  const std::vector<ImageProfile>* profiles = nullptr;
+  std::string no_profiles_reason;
+
+  // "<split>/<name>" of manifest image i.
+  std::string ImageFile(size_t i) const;
+  // Displayed size of image i: from the manifest, else from a decoded
+  // profile; {0, 0} when unknown.
+  std::pair<int, int> ImageSize(size_t i) const;
+};
+
+// An expectation: reads spec.params, fills passed/summary/observed/findings
+// of `r` (whose type and severity are preset, passed = true).
+using CheckFn = void (*)(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r);
+
+void CheckNoExactDuplicates(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r);
+void CheckNoSplitLeakage(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r);
+void CheckNearDuplicates(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r);
+
+// Near-duplicate search over 64-bit hashes. Images with the same hash form a
+// group; `pairs` links groups whose hashes differ in 1..max_distance bits.
+// Pigeonhole: split into max_distance+1 bands, two hashes within the distance
+// agree on at least one band, so only hashes sharing a band value are
+// compared (O(n log n) plus the matching pairs). Falls back to comparing all
+// distinct hashes when max_distance > 8 (bands too narrow to help).
+struct HashGroups {
+  std::vector<uint64_t> hash;                // per group
+  std::vector<std::vector<size_t>> members;  // per group: image indices, ascending
+  struct Pair {
+    size_t a, b;
+    int distance;
+  };
+  std::vector<Pair> pairs;  // a < b, each linked pair once
+};
+HashGroups GroupNearHashes(const std::vector<size_t>& images, const std::vector<uint64_t>& hashes,
+                           int max_distance);
+
+// Compact number for summaries: 3, 0.25, 166.7.
+std::string Num(double v);
+// "12.5%".
+std::string Percent(double fraction);
+
+}  // namespace detops::validate_internal
