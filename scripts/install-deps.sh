@@ -12,7 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev
-  clang-format
+  clang-format time
 )
 
 missing=()

@@ -59,9 +59,9 @@ struct ExpectationInfo {
 //   images_decode (error)            every image decodes
 //   resolution_within (error)        min_width/min_height 32, max_width/max_height 10000
 //   no_exact_duplicates (warning)    the same blob appears once
-//   no_split_leakage (error)         no blob or near-duplicate (dhash <= max_hamming 4) in
+//   no_split_leakage (error)         no blob or near-duplicate (dhash <= max_hamming 2) in
 //                                    two splits
-//   near_duplicates (warning)        no pair of distinct blobs within max_hamming 4
+//   near_duplicates (warning)        no pair of distinct blobs within max_hamming 3
 //   boxes_inside_image (error)       corners within [0,1] +- tolerance 0.001
 //   boxes_positive_area (error)      x2 > x1 and y2 > y1
 //   boxes_min_size (warning)         box width and height >= min_pixels 2 (image pixels)

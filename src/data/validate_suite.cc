@@ -183,9 +183,13 @@ std::vector<ExpectationInfo> ExpectationCatalog() {
             {"max_height", 10000, 0, kHuge}},
            "image width and height within [min, max] pixels"),
       Info("no_exact_duplicates", S::kWarning, {}, "no image file appears twice"),
-      Info("no_split_leakage", S::kError, {{"max_hamming", 4, 0, 64}},
+      // Thresholds are tight because a 64-bit dhash of smooth, low-texture
+      // photos (a painted panel) collides easily: two unrelated synthetic
+      // car scenes, one dark, measured distance 4. Re-encodes and resizes
+      // of one photo measure 0-2.
+      Info("no_split_leakage", S::kError, {{"max_hamming", 2, 0, 64}},
            "no image or near-duplicate (dhash distance <= max_hamming) in two splits"),
-      Info("near_duplicates", S::kWarning, {{"max_hamming", 4, 0, 64}},
+      Info("near_duplicates", S::kWarning, {{"max_hamming", 3, 0, 64}},
            "no two different images within dhash distance max_hamming"),
       Info("boxes_inside_image", S::kError, {{"tolerance", 1e-3, 0, 1}},
            "box corners within [0, 1] +- tolerance"),
