@@ -94,8 +94,9 @@ Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) 
     for (size_t i; (i = next++) < set.images.size();) {
       const fs::path& p = set.images[i].path;
       Hashed& h = hashed[i];
-      std::error_code wec;
-      std::string key = fs::weakly_canonical(p, wec).string();
+      // The cache key: the canonical root plus the path below it (resolving
+      // every image path would cost several syscalls per component).
+      std::string key = root_key + "/" + RelativeName(p, set.root);
       key_of[i] = key;
       struct stat st {};
       if (::stat(p.c_str(), &st) != 0) {

@@ -22,6 +22,8 @@ std::vector<fs::path> ListImages(const fs::path& dir, const fs::path& root,
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const fs::path& p = it->path();
     if (!IsImageExtension(p)) continue;
+    // is_symlink() and is_regular_file() answer from the directory entry's
+    // cached type (no syscall for plain files; symlink_status() would stat).
     if (it->is_symlink(ec) && !IsInside(root, p)) {
       issues.push_back({"symlink_outside", RelativeName(p, root), 0,
                         "symlink points outside the source folder; not imported"});

@@ -114,7 +114,8 @@ void ParseLabelFile(const fs::path& file, const fs::path& root, SourceImage& img
 struct SplitSource {
   Split split;
   std::vector<fs::path> images;
-  fs::path image_dir;  // names are relative to this
+  fs::path image_dir;      // names are relative to this
+  bool from_list = false;  // paths read from a .txt list: may not exist
 };
 
 Status YamlError(const fs::path& yaml, const YAML::Exception& e) {
@@ -190,6 +191,7 @@ Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& 
           src.images = ListImages(p, set.root, set.issues);
         } else if (fs::is_regular_file(p, ec)) {  // a list of image paths
           src.image_dir = p.parent_path();
+          src.from_list = true;
           std::ifstream in(p);
           std::string line;
           while (std::getline(in, line)) {
@@ -276,11 +278,22 @@ Result<SourceSet> ReadYolo(const fs::path& path) {
     split_known = GuessLayout(set, splits);
     ReadClassesFile(set);
   }
+  // Label folders are listed once: a set lookup per image instead of a
+  // stat, and the same listing finds labels without images.
+  std::map<fs::path, std::set<fs::path>> label_files;
+  auto labels_in = [&](const fs::path& dir) -> const std::set<fs::path>& {
+    auto it = label_files.find(dir);
+    if (it != label_files.end()) return it->second;
+    std::set<fs::path>& files = label_files[dir];
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (LowerExtension(e.path()) == ".txt") files.insert(e.path());
+    }
+    return files;
+  };
   std::set<fs::path> used_labels;
-  std::set<fs::path> label_dirs;
   for (const SplitSource& src : splits) {
     for (const fs::path& p : src.images) {
-      if (!fs::is_regular_file(p, ec)) {
+      if (src.from_list && !fs::is_regular_file(p, ec)) {
         set.issues.push_back({"image_missing", RelativeName(p, set.root), 0,
                               "listed in the split but does not exist"});
         continue;
@@ -290,23 +303,20 @@ Result<SourceSet> ReadYolo(const fs::path& path) {
       img.name = RelativeName(p, src.image_dir);
       if (split_known) img.split = src.split;
       fs::path label = LabelPathFor(p);
-      label_dirs.insert(label.parent_path());
-      if (fs::exists(label, ec)) {
+      if (labels_in(label.parent_path()).count(label)) {
         used_labels.insert(label);
         ParseLabelFile(label, set.root, img, set.issues);
       }
       set.images.push_back(std::move(img));
     }
   }
-  // Label files without an image.
-  for (const fs::path& dir : label_dirs) {
-    for (const auto& e : fs::directory_iterator(dir, ec)) {
-      const fs::path& p = e.path();
-      if (LowerExtension(p) != ".txt" || used_labels.count(p)) continue;
-      std::string stem = p.filename().string();
-      if (stem == "classes.txt" || stem == "obj.names") continue;
-      set.issues.push_back(
-          {"orphan_label", RelativeName(p, set.root), 0, "label file has no matching image"});
+  for (const auto& [dir, files] : label_files) {
+    for (const fs::path& p : files) {
+      if (used_labels.count(p)) continue;
+      std::string name = p.filename().string();
+      if (name == "classes.txt" || name == "obj.names") continue;
+      set.issues.push_back({"orphan_label", RelativeName(p, set.root), 0,
+                            "label file has no matching image"});
     }
   }
   if (set.images.empty()) {
