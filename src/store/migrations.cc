@@ -55,6 +55,61 @@ CREATE TABLE image_profiles (
   profile_json TEXT NOT NULL
 );
 )sql",
+    // 2: experiment runs (src/track): params, tags, metric series and their
+    // per-key summary, artifacts (blobs). A NULL metric value is NaN.
+    R"sql(
+CREATE TABLE runs (
+  id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  ended_at TEXT NOT NULL,
+  dataset_version TEXT NOT NULL,
+  parent_run TEXT NOT NULL,
+  env_json TEXT NOT NULL,
+  UNIQUE (kind, name)
+);
+CREATE TABLE run_params (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_tags (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_metrics (
+  run_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  step BIGINT NOT NULL,
+  value DOUBLE PRECISION,
+  time_ms BIGINT NOT NULL
+);
+CREATE INDEX run_metrics_series ON run_metrics(run_id, key, step);
+CREATE TABLE run_metric_summary (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  key TEXT NOT NULL,
+  points BIGINT NOT NULL,
+  last_step BIGINT NOT NULL,
+  last_value DOUBLE PRECISION,
+  min_value DOUBLE PRECISION,
+  max_value DOUBLE PRECISION,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_artifacts (
+  run_id TEXT NOT NULL REFERENCES runs(id),
+  name TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
+)sql",
 };
 
 }  // namespace

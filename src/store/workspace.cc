@@ -79,6 +79,8 @@ Result<int> Workspace::CollectGarbage() {
   }
   ASSIGN_OR_RETURN(auto reports, db_->Query("SELECT report_sha FROM validation_reports"));
   for (const SqlRow& r : reports) live.insert(r.Text(0));
+  ASSIGN_OR_RETURN(auto artifacts, db_->Query("SELECT blob FROM run_artifacts"));
+  for (const SqlRow& r : artifacts) live.insert(r.Text(0));
   int removed = 0;
   for (const std::string& sha : blobs_->List()) {
     if (live.count(sha)) continue;
