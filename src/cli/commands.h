@@ -19,7 +19,9 @@ struct Globals {
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g);
 
 void AddDataCommands(CLI::App& app, Globals& g);
+void AddRunsCommands(CLI::App& app, Globals& g);
 void AddSynthCommand(CLI::App& app, Globals& g);
+void AddModelCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
                  "workspace folder (default: $DETOPS_WORKSPACE, else ./detops-ws)")
       ->capture_default_str();
   AddDataCommands(app, g);
+  AddRunsCommands(app, g);
   AddSynthCommand(app, g);
+  AddModelCommands(app, g);
   AddWorkspaceCommands(app, g);
   try {
     app.parse(argc, argv);

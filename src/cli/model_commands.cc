@@ -1,0 +1,268 @@
+// detops train | predict | eval
+
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "pipeline/pipeline.h"
+
+namespace detops::cli {
+namespace {
+
+// Set by SIGINT/SIGTERM: training stops after the current step and writes a
+// checkpoint. A second Ctrl-C kills as usual.
+std::atomic<bool> g_stop{false};
+
+extern "C" void OnSignal(int) {
+  g_stop = true;
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+BuildInfo Build() { return {DETOPS_GIT_COMMIT, DETOPS_VERSION}; }
+
+std::string Fmt(double v, int digits = 3) {
+  if (v < 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+// One progress line per step on a terminal (redrawn), one per epoch otherwise.
+TrainCallbacks ConsoleCallbacks(bool quiet) {
+  TrainCallbacks cb;
+  cb.stop = &g_stop;
+  bool tty = ::isatty(2);
+  cb.on_step = [tty, quiet](const TrainProgress& p) {
+    if (quiet || !tty) return;
+    int e = static_cast<int>(p.eta_s);
+    std::fprintf(stderr,
+                 "\repoch %d/%d  step %d/%d  loss %.3f (box %.3f cls %.3f)  lr %.2e  %.1f img/s  "
+                 "ETA %d:%02d:%02d\033[K",
+                 p.epoch, p.epochs, p.step, p.steps, p.loss, p.box_loss, p.cls_loss, p.lr,
+                 p.images_per_s, e / 3600, e / 60 % 60, e % 60);
+  };
+  cb.on_epoch = [tty, quiet](const EpochSummary& s) {
+    if (quiet) return;
+    std::fprintf(stderr, "%sepoch %d  train loss %.4f  %s  %.1f s\n", tty ? "\r\033[K" : "",
+                 s.epoch, s.train_loss,
+                 s.evaluated
+                     ? ("val mAP50-95 " + Fmt(s.val_map) + "  mAP50 " + Fmt(s.val_map50)).c_str()
+                     : "",
+                 s.seconds);
+  };
+  return cb;
+}
+
+void PrintEval(const EvalReport& r, const LatencySummary& l) {
+  std::cout << EvalReportToTable(r);
+  std::cout << "latency (batch 1): p50 " << Fmt(l.p50_ms, 1) << " ms  p95 " << Fmt(l.p95_ms, 1)
+            << " ms  " << Fmt(l.images_per_s, 1) << " images/s over " << l.samples << " images\n";
+}
+
+struct TrainArgs {
+  std::string dataset, config, resume, init_from, name;
+  TrainOptions o;
+  bool force = false, quiet = false, json = false;
+};
+
+int RunTrain(Globals& g, TrainArgs& a) {
+  auto ws = OpenWorkspace(g);
+  if (!ws.ok()) return Fail(ws.status());
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  TrainCallbacks cb = ConsoleCallbacks(a.quiet);
+  Result<TrainJobResult> r = Status::Internal("not run");
+  if (!a.resume.empty()) {
+    r = ResumeTrainJob(**ws, a.resume, Build(), cb, a.o.threads);
+  } else {
+    if (a.dataset.empty()) return Fail(Status::InvalidInput("give a DATASET[@V] or --resume RUN"));
+    TrainJobOptions o;
+    o.dataset = a.dataset;
+    o.train = a.o;
+    o.force = a.force;
+    o.name = a.name;
+    o.init_from = a.init_from;
+    o.build = Build();
+    r = RunTrainJob(**ws, o, cb);
+  }
+  if (!r.ok()) return Fail(r.status());
+  const TrainJobResult& t = *r;
+  if (a.json) {
+    Json j = {{"run", t.run.id},
+              {"name", t.run.name},
+              {"status", RunStatusName(t.run.status)},
+              {"epochs", t.train.epochs_done},
+              {"best_val_map", t.train.best_map},
+              {"best_val_map50", t.train.best_map50}};
+    if (t.evaluated) j["test"] = EvalReportToJson(t.test);
+    PrintJson(j);
+    return t.train.completed ? kExitOk : kExitError;
+  }
+  if (!t.train.completed) {
+    std::cout << "stopped after epoch " << t.train.epochs_done
+              << "; resume with `detops train --resume " << t.run.id << "`\n";
+    return kExitError;
+  }
+  std::cout << "run " << t.run.id << " (" << t.run.name << ") finished: " << t.train.epochs_done
+            << " epochs" << (t.train.early_stopped ? " (early stop)" : "") << ", best val mAP50-95 "
+            << Fmt(t.train.best_map) << " mAP50 " << Fmt(t.train.best_map50) << " at epoch "
+            << t.train.best_epoch << "\n  " << t.train.parameters << " parameters, "
+            << Fmt(t.train.flops / 1e9, 2) << " GFLOPs at " << a.o.imgsz << " px\n";
+  if (t.evaluated) {
+    std::cout << "\ntest split:\n";
+    PrintEval(t.test, t.latency);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void AddModelCommands(CLI::App& app, Globals& g) {
+  auto* train = app.add_subcommand(
+      "train",
+      "Train a damage detector on a validated dataset version; tracked as a run, checkpointed "
+      "every epoch, resumable (Ctrl-C stops cleanly)");
+  auto ta = std::make_shared<TrainArgs>();
+  TrainOptions& o = ta->o;
+  train->add_option("dataset", ta->dataset, "NAME or NAME@VERSION");
+  train->add_option("--resume", ta->resume, "continue a stopped run (id, prefix or name)");
+  train->add_option("--model", o.variant, "n (~1 M parameters) | s (~4 M)")
+      ->check(CLI::IsMember({"n", "s"}))
+      ->capture_default_str();
+  train->add_option("--epochs", o.epochs, "epochs")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  train->add_option("--imgsz", o.imgsz, "input size (multiple of 32)")
+      ->check(CLI::Range(64, 2048))
+      ->capture_default_str();
+  train->add_option("--batch", o.batch, "batch size")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  train->add_option("--lr", o.lr, "peak AdamW learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  train->add_option("--seed", o.seed, "random seed")->capture_default_str();
+  train->add_option("--threads", o.threads, "intra-op threads")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  train
+      ->add_option("--patience", o.patience,
+                   "early stop after N epochs without a better val mAP (0: off)")
+      ->capture_default_str();
+  train->add_option("--minutes", o.max_minutes, "time budget: fit the epochs into it (0: none)")
+      ->capture_default_str();
+  train->add_option("--mosaic", o.augment.mosaic, "mosaic probability")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  train->add_option("--device", o.device, "cpu | cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  train->add_option("--init", ta->init_from,
+                    "start from a run's or a file's weights (fine-tune, warm start)");
+  train->add_option("--name", ta->name, "run name (default train-N)");
+  train->add_flag("--force", ta->force, "train even if the dataset failed validation (tagged)");
+  train->add_flag("--quiet", ta->quiet, "no progress output");
+  train->add_flag("--json", ta->json, "print the result as JSON");
+  train->callback([&g, ta] { g.exit_code = RunTrain(g, *ta); });
+
+  auto* pred = app.add_subcommand(
+      "predict",
+      "Run a model (run or weights file) on images or folders; JSON detections and "
+      "annotated images");
+  auto pa = std::make_shared<PredictJobOptions>();
+  auto pjson = std::make_shared<bool>(false);
+  pred->add_option("model", pa->model, "run (id, prefix, name) or weights file")->required();
+  pred->add_option("images", pa->inputs, "image files or folders")->required();
+  pred->add_option("--conf", pa->predict.conf, "confidence threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  pred->add_option("--iou", pa->predict.iou, "NMS IoU threshold")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  pred->add_option("--max-det", pa->predict.max_det, "detections per image")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  pred->add_option("--out", pa->out, "folder for annotated images and predictions.json");
+  pred->add_option("--threads", pa->threads, "intra-op threads")->capture_default_str();
+  pred->add_option("--device", pa->device, "cpu | cuda")->capture_default_str();
+  pred->add_flag("--json", *pjson, "print JSON");
+  pred->callback([&g, pa, pjson] {
+    auto ws = OpenWorkspace(g);
+    if (!ws.ok()) {
+      g.exit_code = Fail(ws.status());
+      return;
+    }
+    auto r = RunPredictJob(**ws, *pa);
+    if (!r.ok()) {
+      g.exit_code = Fail(r.status());
+      return;
+    }
+    bool any_error = false;
+    if (*pjson) {
+      PrintJson(PredictionsToJson(*r));
+    }
+    for (const ImagePrediction& p : *r) {
+      if (!p.error.empty()) {
+        any_error = true;
+        std::fprintf(stderr, "error: %s\n", p.error.c_str());
+        continue;
+      }
+      if (*pjson) continue;
+      std::cout << p.file << "  " << p.detections.size() << " detections  (" << Fmt(p.ms, 1)
+                << " ms)\n";
+      for (const Detection& d : p.detections) {
+        std::cout << "  " << d.class_name << " " << Fmt(d.score, 2) << "  [" << Fmt(d.x1, 0) << ", "
+                  << Fmt(d.y1, 0) << ", " << Fmt(d.x2, 0) << ", " << Fmt(d.y2, 0) << "]\n";
+      }
+    }
+    g.exit_code = any_error ? kExitBadInput : kExitOk;
+  });
+
+  auto* ev = app.add_subcommand(
+      "eval",
+      "Evaluate a model on a dataset split: COCO mAP, per-class AP, P/R/F1, miss and "
+      "false-alarm rates, confusion matrix, latency; tracked as an eval run");
+  auto ea = std::make_shared<EvalJobOptions>();
+  auto ejson = std::make_shared<bool>(false);
+  ev->add_option("model", ea->model, "run (id, prefix, name) or weights file")->required();
+  ev->add_option("dataset", ea->dataset, "NAME or NAME@VERSION")->required();
+  ev->add_option("--split", ea->split, "train | val | test")->capture_default_str();
+  ev->add_option("--conf", ea->conf, "operating confidence for P/R/F1 and rates")
+      ->capture_default_str();
+  ev->add_option("--batch", ea->batch, "batch size")->capture_default_str();
+  ev->add_option("--threads", ea->threads, "intra-op threads")->capture_default_str();
+  ev->add_option("--device", ea->device, "cpu | cuda")->capture_default_str();
+  ev->add_option("--plots", ea->plots_dir, "also write pr_curve.png and confusion.png here");
+  ev->add_flag("--json", *ejson, "print JSON");
+  ev->callback([&g, ea, ejson] {
+    auto ws = OpenWorkspace(g);
+    if (!ws.ok()) {
+      g.exit_code = Fail(ws.status());
+      return;
+    }
+    ea->build = Build();
+    auto r = RunEvalJob(**ws, *ea);
+    if (!r.ok()) {
+      g.exit_code = Fail(r.status());
+      return;
+    }
+    if (*ejson) {
+      Json j = EvalReportToJson(r->report);
+      j["run"] = r->run.id;
+      j["latency"] = {{"p50_ms", r->latency.p50_ms},
+                      {"p95_ms", r->latency.p95_ms},
+                      {"images_per_s", r->latency.images_per_s}};
+      PrintJson(j);
+    } else {
+      std::cout << "eval run " << r->run.id << " (" << r->run.name << ")\n";
+      PrintEval(r->report, r->latency);
+    }
+    g.exit_code = kExitOk;
+  });
+}
+
+}  // namespace detops::cli

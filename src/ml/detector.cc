@@ -1,0 +1,108 @@
+// Detector: a weights file loaded for inference.
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "ml/device.h"
+#include "ml/inference.h"
+#include "ml/ml.h"
+#include "ml/weights.h"
+
+namespace detops {
+namespace {
+
+class TorchDetector final : public Detector {
+ public:
+  TorchDetector(ModelConfig config, ml::DetectorNet net, torch::Device device)
+      : config_(std::move(config)),
+        net_(std::move(net)),
+        device_(device),
+        grid_(ml::MakeGrid(config_.imgsz, device)) {
+    parameters_ = ml::CountParameters(net_);
+    flops_ = ml::EstimateFlops(net_, config_.imgsz);
+    net_->to(device_);
+    net_->eval();
+  }
+  const ModelConfig& config() const override { return config_; }
+  int64_t parameters() const override { return parameters_; }
+  double flops() const override { return flops_; }
+
+  Result<std::vector<std::vector<Detection>>> Predict(const std::vector<cv::Mat>& images,
+                                                      const PredictOptions& options) override {
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (images[i].empty() || images[i].type() != CV_8UC3) {
+        return Status::InvalidInput("image " + std::to_string(i) +
+                                    " is not an 8-bit BGR image (use LoadImageForModel)");
+      }
+    }
+    try {
+      return ml::Infer(net_, config_, device_, grid_, images, options);
+    } catch (const c10::Error& e) {
+      return Status::Internal(std::string("inference failed: ") + e.what_without_backtrace());
+    }
+  }
+
+ private:
+  ModelConfig config_;
+  ml::DetectorNet net_;
+  torch::Device device_;
+  ml::Grid grid_;
+  int64_t parameters_ = 0;
+  double flops_ = 0;
+};
+
+}  // namespace
+
+std::string BestDevice() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
+
+std::string TorchVersion() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+namespace ml {
+Result<torch::Device> ParseDevice(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "cuda") {
+    if (!torch::cuda::is_available()) {
+      return Status::Unavailable(
+          "--device cuda: this LibTorch build or machine has no CUDA device");
+    }
+    return torch::Device(torch::kCUDA);
+  }
+  return Status::InvalidInput("unknown device '" + name + "' (cpu|cuda)");
+}
+}  // namespace ml
+
+Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& weights,
+                                                 const DetectorOptions& options) {
+  ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
+  if (options.threads > 0) torch::set_num_threads(options.threads);
+  ASSIGN_OR_RETURN(ModelConfig config, ml::ReadConfig(weights));
+  ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});
+  ASSIGN_OR_RETURN(auto counts, ml::LoadWeightsInto(weights, net));
+  if (counts.second > 0) {
+    return Status::Corruption(weights.string() + ": " + std::to_string(counts.second) +
+                              " tensors do not match the model its config describes");
+  }
+  return std::unique_ptr<Detector>(new TorchDetector(config, net, device));
+}
+
+Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return Status::NotFound(path.string() + ": no such image file");
+  }
+  cv::Mat img;
+  try {
+    // IMREAD_COLOR applies EXIF orientation and converts grey, 16-bit,
+    // alpha and CMYK to 8-bit BGR.
+    img = cv::imread(path.string(), cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return Status::InvalidInput(path.string() + ": cannot decode: " + e.what());
+  }
+  if (img.empty()) return Status::InvalidInput(path.string() + ": not a decodable image");
+  return img;
+}
+
+}  // namespace detops

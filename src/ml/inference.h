@@ -1,0 +1,23 @@
+#pragma once
+// Letterbox -> forward -> decode -> class-wise NMS -> original pixels.
+// Internal to ml; used by Detector and by validation during training.
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "ml/ml.h"
+#include "ml/model.h"
+
+namespace detops::ml {
+
+// Runs `net` (in eval mode) on BGR images. Thread-compatible.
+std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& config,
+                                          torch::Device device, const Grid& grid,
+                                          const std::vector<cv::Mat>& images,
+                                          const PredictOptions& options);
+
+// Greedy NMS over boxes [N, 4] sorted by descending score; returns kept rows.
+std::vector<int64_t> Nms(const float* boxes, int64_t n, float iou_threshold);
+
+}  // namespace detops::ml

@@ -1,0 +1,87 @@
+#include "ml/loader.h"
+
+#include <algorithm>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <thread>
+
+namespace detops::ml {
+
+namespace {
+uint64_t Mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+Loader::Loader(const std::vector<TrainSample>& samples, AugmentOptions augment, int threads,
+               uint64_t seed, size_t cache_bytes)
+    : samples_(samples),
+      augment_(augment),
+      threads_(std::max(1, threads)),
+      seed_(seed),
+      cache_bytes_(cache_bytes),
+      cache_(samples.size()) {}
+
+std::vector<size_t> Loader::Order(int epoch, bool shuffle) const {
+  std::vector<size_t> order(samples_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (shuffle) {
+    std::mt19937_64 rng(Mix(seed_ ^ Mix(static_cast<uint64_t>(epoch) + 1)));
+    std::shuffle(order.begin(), order.end(), rng);
+  }
+  return order;
+}
+
+cv::Mat Loader::Image(size_t i) {
+  {
+    std::lock_guard lock(mu_);
+    if (!cache_[i].empty()) return cache_[i];
+  }
+  cv::Mat img;
+  try {
+    img = cv::imread(samples_[i].path.string(), cv::IMREAD_COLOR);
+  } catch (const cv::Exception&) {
+    img.release();
+  }
+  if (img.empty()) return img;
+  double limit = 1.5 * augment_.imgsz;
+  double longest = std::max(img.cols, img.rows);
+  if (longest > limit) {
+    double k = limit / longest;
+    cv::resize(img, img, {std::max(1, int(img.cols * k)), std::max(1, int(img.rows * k))}, 0, 0,
+               cv::INTER_AREA);
+  }
+  std::lock_guard lock(mu_);
+  size_t bytes = img.total() * img.elemSize();
+  if (cached_bytes_ + bytes <= cache_bytes_ && cache_[i].empty()) {
+    cache_[i] = img;
+    cached_bytes_ += bytes;
+  }
+  return img;
+}
+
+std::vector<Example> Loader::Build(int epoch, const std::vector<size_t>& order, size_t first,
+                                   size_t count, bool mosaic) {
+  std::vector<Example> out(count);
+  AugmentOptions o = augment_;
+  if (!mosaic) o.mosaic = 0;
+  ImageSource source = [this](size_t i) { return Image(i); };
+  auto work = [&](size_t t) {
+    for (size_t k = t; k < count; k += static_cast<size_t>(threads_)) {
+      size_t pos = first + k;
+      uint64_t s = Mix(seed_ ^ Mix((static_cast<uint64_t>(epoch) << 32) ^ pos));
+      out[k] = MakeExample(samples_, order[pos], source, o, s);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads_; ++t) pool.emplace_back(work, static_cast<size_t>(t));
+  work(0);
+  for (auto& th : pool) th.join();
+  return out;
+}
+
+}  // namespace detops::ml

@@ -1,0 +1,145 @@
+#pragma once
+// Public header of the ml module: training damage detectors and running
+// them. LibTorch stays behind this header (only src/ml includes it), so the
+// rest of detops compiles fast and tests without it.
+//
+// Weights files are self-describing: a LibTorch archive holding the model
+// config (variant, classes, input size) and the EMA weights.
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "core/core.h"
+#include "ml/augment.h"
+
+namespace detops {
+
+struct ModelConfig {
+  std::string variant = "n";  // "n" (~1 M parameters) or "s" (~4 M)
+  int imgsz = 320;            // square input, multiple of 32
+  std::vector<std::string> classes;
+};
+
+struct TrainOptions {
+  std::string variant = "n";
+  int epochs = 50;
+  int imgsz = 320;
+  int batch = 16;
+  double lr = 0.002;  // AdamW peak learning rate
+  double weight_decay = 0.05;
+  double warmup_epochs = 2;  // linear warm-up, then cosine to lr * 0.05
+  double ema_decay = 0.999;  // EMA of weights (ramped in early steps)
+  double grad_clip = 10.0;   // max gradient norm
+  int patience = 0;          // early stop after this many epochs without
+                             // a better val mAP50-95; 0: never
+  int eval_every = 1;        // validate every N epochs (and the last)
+  int close_mosaic = 3;      // no mosaic in the last N epochs
+  double max_minutes = 0;    // stop after this wall time; 0: no limit
+  uint64_t seed = 0;
+  int threads = 2;             // intra-op threads (LibTorch starts with 1)
+  int loader_threads = 2;      // augmentation threads
+  std::string device = "cpu";  // "cpu" or "cuda"
+  // Start from these weights (a weights file or a checkpoint): fine-tuning
+  // and warm starts. Layers whose shapes differ (another class count) start
+  // fresh.
+  std::filesystem::path init_weights;
+  AugmentOptions augment;
+};
+
+struct TrainProgress {
+  int epoch = 0, epochs = 0;  // 1-based
+  int step = 0, steps = 0;    // within the epoch, 1-based
+  int64_t global_step = 0;
+  double loss = 0, box_loss = 0, cls_loss = 0, lr = 0;
+  double images_per_s = 0, eta_s = 0;
+};
+
+struct EpochSummary {
+  int epoch = 0;
+  double train_loss = 0;
+  bool evaluated = false;
+  double val_map = 0, val_map50 = 0;
+  double seconds = 0;
+};
+
+struct TrainCallbacks {
+  std::function<void(const TrainProgress&)> on_step;  // every step
+  std::function<void(const EpochSummary&)> on_epoch;  // after each epoch
+  const std::atomic<bool>* stop = nullptr;            // set to stop cleanly
+};
+
+struct TrainData {
+  std::vector<std::string> classes;
+  std::vector<TrainSample> train, val;
+};
+
+struct TrainResult {
+  bool completed = false;  // false: stopped (signal, time budget) and resumable
+  bool early_stopped = false;
+  int epochs_done = 0;
+  double best_map = 0, best_map50 = 0;
+  int best_epoch = 0;
+  std::filesystem::path best_weights, last_weights, checkpoint;
+  int64_t parameters = 0;
+  double flops = 0;  // per image at imgsz
+};
+
+// Trains in `run_dir` (created): checkpoint.pt every epoch (atomically),
+// last.pt and best.pt weights. When run_dir already holds a checkpoint,
+// training resumes from it (same options required). Thread-compatible.
+Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& options,
+                                  const std::filesystem::path& run_dir,
+                                  const TrainCallbacks& callbacks = {});
+
+struct Detection {
+  int class_id = 0;
+  std::string class_name;
+  float score = 0;
+  float x1 = 0, y1 = 0, x2 = 0, y2 = 0;  // original image pixels
+};
+
+struct PredictOptions {
+  float conf = 0.25f;
+  float iou = 0.5f;  // class-wise NMS threshold
+  int max_det = 100;
+};
+
+struct DetectorOptions {
+  std::string device = "cpu";
+  int threads = 2;
+};
+
+// A loaded detector. Predict is safe from one thread at a time.
+class Detector {
+ public:
+  static Result<std::unique_ptr<Detector>> Load(const std::filesystem::path& weights,
+                                                const DetectorOptions& options = {});
+  virtual ~Detector() = default;
+  virtual const ModelConfig& config() const = 0;
+  // BGR 8-bit images of any size; one result per image.
+  virtual Result<std::vector<std::vector<Detection>>> Predict(const std::vector<cv::Mat>& images,
+                                                              const PredictOptions& options) = 0;
+  virtual int64_t parameters() const = 0;
+  virtual double flops() const = 0;
+};
+
+// Reads a BGR 8-bit image for the detector from a file: EXIF orientation
+// applied, grey / 16-bit / alpha / CMYK converted. Clear errors otherwise.
+Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path);
+
+// The largest absolute difference between the weights of two weights files
+// (or checkpoints' EMA weights) of the same architecture.
+Result<double> WeightsMaxAbsDiff(const std::filesystem::path& a, const std::filesystem::path& b);
+
+// "cuda" when a CUDA device is usable, else "cpu"; the LibTorch version.
+// Unavailable when "cuda" is asked for and none is usable.
+std::string BestDevice();
+std::string TorchVersion();
+
+}  // namespace detops

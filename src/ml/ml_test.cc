@@ -1,0 +1,210 @@
+// The ml module through its public header: augmentation geometry, a tiny
+// detector that learns, exact resume, prediction, and bad inputs.
+
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "ml/ml.h"
+#include "testing/testutil.h"
+
+namespace detops {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+// A grey scene with one bright square (class 0) whose box is returned.
+TrainSample SquareImage(const fs::path& path, int seed, int size = 160) {
+  cv::RNG rng(seed);
+  cv::Mat img(size, size, CV_8UC3, cv::Scalar(70 + seed % 30, 80, 90));
+  cv::randn(img, cv::Scalar(80, 80, 80), cv::Scalar(12, 12, 12));
+  int w = rng.uniform(size / 5, size / 2), h = rng.uniform(size / 5, size / 2);
+  int x = rng.uniform(0, size - w), y = rng.uniform(0, size - h);
+  cv::rectangle(img, cv::Rect(x, y, w, h), cv::Scalar(240, 240, 250), cv::FILLED);
+  cv::imwrite(path.string(), img);
+  TrainSample s;
+  s.path = path;
+  s.boxes.push_back(
+      {0, double(x) / size, double(y) / size, double(x + w) / size, double(y + h) / size});
+  return s;
+}
+
+TrainData SquareSet(const fs::path& dir, int n) {
+  TrainData d;
+  d.classes = {"square"};
+  for (int i = 0; i < n; ++i) {
+    TrainSample s = SquareImage(dir / ("sq" + std::to_string(i) + ".png"), i);
+    (i % 5 == 4 ? d.val : d.train).push_back(s);
+  }
+  return d;
+}
+
+TrainOptions Tiny() {
+  TrainOptions o;
+  o.imgsz = 128;
+  o.batch = 4;
+  o.epochs = 2;
+  o.threads = 2;
+  o.loader_threads = 1;
+  o.lr = 0.003;
+  o.warmup_epochs = 0.5;
+  o.close_mosaic = 0;
+  o.augment.mosaic = 0.3;
+  return o;
+}
+
+TEST(Augment, LetterboxGeometryMapsBoxesOntoTheSameContent) {
+  TempDir dir;
+  TrainSample s = SquareImage(dir / "a.png", 3, 200);
+  std::vector<TrainSample> samples = {s};
+  ImageSource source = [&](size_t) { return cv::imread(s.path.string()); };
+  AugmentOptions o;
+  o.imgsz = 128;
+  o.augment = false;
+  Example ex = MakeExample(samples, 0, source, o, 1);
+  ASSERT_EQ(ex.image.rows, 128);
+  ASSERT_EQ(ex.boxes.size(), 1u);
+  const Box& b = ex.boxes[0];
+  cv::Rect inner(int(b.x1) + 2, int(b.y1) + 2, int(b.Width()) - 4, int(b.Height()) - 4);
+  EXPECT_GT(cv::mean(ex.image(inner))[0], 200);  // the square is where its box says
+}
+
+TEST(Augment, AugmentedBoxesStayOnTheSquareAndAreDeterministic) {
+  TempDir dir;
+  std::vector<TrainSample> samples;
+  for (int i = 0; i < 6; ++i)
+    samples.push_back(SquareImage(dir / ("s" + std::to_string(i) + ".png"), i, 200));
+  ImageSource source = [&](size_t i) { return cv::imread(samples[i].path.string()); };
+  AugmentOptions o;
+  o.imgsz = 128;
+  o.hsv_v = 0;
+  o.dark = 0;
+  o.gamma = 0;
+  o.noise = 0;
+  o.blur = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    Example a = MakeExample(samples, seed % 6, source, o, seed);
+    Example b = MakeExample(samples, seed % 6, source, o, seed);
+    EXPECT_EQ(cv::norm(a.image, b.image), 0) << "seed " << seed;
+    for (const Box& box : a.boxes) {
+      cv::Rect inner(int(box.x1) + 2, int(box.y1) + 2, int(box.Width()) - 4, int(box.Height()) - 4);
+      if (inner.width < 3 || inner.height < 3) continue;
+      cv::Mat gray;
+      cv::cvtColor(a.image(inner), gray, cv::COLOR_BGR2GRAY);
+      EXPECT_GT(cv::mean(gray)[0], 150) << "seed " << seed;  // still on the bright square
+    }
+  }
+}
+
+TEST(Train, TinyModelLossFallsAndResumeIsExact) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 20);
+  TrainOptions o = Tiny();
+
+  std::vector<double> losses;
+  TrainCallbacks cb;
+  cb.on_step = [&](const TrainProgress& p) { losses.push_back(p.loss); };
+  auto full = TrainDetector(data, o, dir / "full", cb);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  EXPECT_TRUE(full->completed);
+  ASSERT_GE(losses.size(), 8u);
+  double first = (losses[0] + losses[1]) / 2, last = (losses.end()[-1] + losses.end()[-2]) / 2;
+  EXPECT_LT(last, first * 0.9) << "loss did not fall: " << first << " -> " << last;
+
+  // Stop after the first step of epoch 2, then resume: same weights.
+  std::atomic<bool> stop{false};
+  TrainCallbacks cb2;
+  cb2.stop = &stop;
+  cb2.on_epoch = [&](const EpochSummary&) { stop = true; };
+  auto part = TrainDetector(data, o, dir / "resumed", cb2);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  EXPECT_FALSE(part->completed);
+  auto rest = TrainDetector(data, o, dir / "resumed", {});
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_TRUE(rest->completed);
+  // Same seed, same data order, same augmentations, the optimizer, EMA and
+  // BN statistics restored: the same weights. Tolerance: float sums may be
+  // reassociated when oneDNN splits work differently across threads.
+  auto diff = WeightsMaxAbsDiff(dir / "full/last.pt", dir / "resumed/last.pt");
+  ASSERT_TRUE(diff.ok()) << diff.status().ToString();
+  EXPECT_LT(*diff, 1e-5);
+  // A different recipe cannot resume this run.
+  TrainOptions other = o;
+  other.lr = 0.01;
+  auto refused = TrainDetector(data, other, dir / "resumed", {});
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidInput);
+}
+
+TEST(Train, LearnsToFindTheSquare) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 30);
+  TrainOptions o = Tiny();
+  o.epochs = 40;
+  o.augment.mosaic = 0;
+  auto r = TrainDetector(data, o, dir / "run", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GT(r->best_map50, 0.5) << "val mAP50 " << r->best_map50;
+  auto det = Detector::Load(r->best_weights);
+  ASSERT_TRUE(det.ok()) << det.status().ToString();
+  EXPECT_EQ((*det)->config().classes, std::vector<std::string>{"square"});
+  TrainSample probe = SquareImage(dir / "probe.png", 999, 320);  // another size
+  cv::Mat img = cv::imread(probe.path.string());
+  auto dets = (*det)->Predict({img}, {});
+  ASSERT_TRUE(dets.ok());
+  ASSERT_FALSE((*dets)[0].empty());
+  const Detection& d = (*dets)[0][0];
+  const Box& t = probe.boxes[0];
+  double ix =
+      std::max(0.0, std::min<double>(d.x2, t.x2 * 320) - std::max<double>(d.x1, t.x1 * 320));
+  double iy =
+      std::max(0.0, std::min<double>(d.y2, t.y2 * 320) - std::max<double>(d.y1, t.y1 * 320));
+  double inter = ix * iy;
+  double uni = (d.x2 - d.x1) * (d.y2 - d.y1) + t.Width() * t.Height() * 320 * 320 - inter;
+  EXPECT_GT(inter / uni, 0.5) << "box " << d.x1 << "," << d.y1 << "," << d.x2 << "," << d.y2;
+}
+
+TEST(Detector, BadWeightsAndImagesGetClearErrors) {
+  TempDir dir;
+  auto missing = Detector::Load(dir / "nope.pt");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  testing::WriteText(dir / "junk.pt", "definitely not a torch archive");
+  auto junk = Detector::Load(dir / "junk.pt");
+  EXPECT_EQ(junk.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(junk.status().message().find("junk.pt"), std::string::npos);
+  EXPECT_EQ(Detector::Load(dir / "x.pt", {"tpu", 1}).status().code(), StatusCode::kInvalidInput);
+
+  // Grey, 16-bit and 4-channel images load as 8-bit BGR.
+  cv::Mat grey(40, 50, CV_8UC1, cv::Scalar(100));
+  cv::imwrite((dir / "g.png").string(), grey);
+  cv::Mat deep(40, 50, CV_16UC3, cv::Scalar(30000, 100, 5));
+  cv::imwrite((dir / "d.png").string(), deep);
+  cv::Mat alpha(40, 50, CV_8UC4, cv::Scalar(1, 2, 3, 4));
+  cv::imwrite((dir / "a.png").string(), alpha);
+  for (const char* f : {"g.png", "d.png", "a.png"}) {
+    auto img = LoadImageForModel(dir / f);
+    ASSERT_TRUE(img.ok()) << f << ": " << img.status().ToString();
+    EXPECT_EQ(img->type(), CV_8UC3) << f;
+  }
+  testing::WriteText(dir / "bad.jpg", "\xFF\xD8\xFF garbage");
+  EXPECT_EQ(LoadImageForModel(dir / "bad.jpg").status().code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(LoadImageForModel(dir / "none.jpg").status().code(), StatusCode::kNotFound);
+}
+
+TEST(Train, RefusesBadOptions) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 5);
+  TrainOptions o = Tiny();
+  o.imgsz = 100;
+  EXPECT_EQ(TrainDetector(data, o, dir / "r", {}).status().code(), StatusCode::kInvalidInput);
+  o = Tiny();
+  o.variant = "xl";
+  EXPECT_EQ(TrainDetector(data, o, dir / "r", {}).status().code(), StatusCode::kInvalidInput);
+  TrainData empty;
+  empty.classes = {"a"};
+  EXPECT_EQ(TrainDetector(empty, Tiny(), dir / "r", {}).status().code(), StatusCode::kInvalidInput);
+}
+
+}  // namespace
+}  // namespace detops

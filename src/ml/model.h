@@ -1,0 +1,83 @@
+#pragma once
+// The detector network: a compact one-stage anchor-free detector in the
+// YOLOX / YOLOv8 family (CSP backbone, PAN neck, decoupled heads at strides
+// 8, 16 and 32). Each location predicts class logits and a box as a centre
+// offset and log size in stride units, so thin scratches a few pixels high
+// and potholes filling the frame are both representable. Internal to ml.
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace detops::ml {
+
+struct NetConfig {
+  std::string variant = "n";  // "n" or "s"
+  int num_classes = 1;
+};
+
+// Raw head outputs for a batch, flattened over the three levels:
+// logits [B, A, C], box [B, A, 4] = (dx, dy, log w, log h) in stride units.
+struct HeadOutput {
+  torch::Tensor logits;
+  torch::Tensor box;
+};
+
+// Location centres and strides for an input of `size` x `size` (A rows):
+// [A, 2] (x, y) in pixels and [A] strides.
+struct Grid {
+  torch::Tensor centers;
+  torch::Tensor strides;
+};
+Grid MakeGrid(int size, torch::Device device);
+
+// Decodes the box head to x1,y1,x2,y2 in input pixels: [B, A, 4].
+torch::Tensor DecodeBoxes(const torch::Tensor& box, const Grid& grid);
+
+// Conv2d + BatchNorm + SiLU. When `flops` is set, forward adds its
+// multiply-accumulates x 2 per image to it (for EstimateFlops).
+struct ConvBnImpl : torch::nn::Module {
+  ConvBnImpl(int in, int out, int k = 1, int s = 1);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+  int64_t* flops = nullptr;
+};
+TORCH_MODULE(ConvBn);
+
+// CSP block with `n` residual bottlenecks (YOLOv8's C2f).
+struct CspImpl : torch::nn::Module {
+  CspImpl(int in, int out, int n, bool shortcut);
+  torch::Tensor forward(torch::Tensor x);
+  ConvBn cv1{nullptr}, cv2{nullptr};
+  std::vector<std::pair<ConvBn, ConvBn>> blocks;
+  bool shortcut;
+};
+TORCH_MODULE(Csp);
+
+// Spatial pyramid pooling, fast (three chained 5x5 max-pools).
+struct SppfImpl : torch::nn::Module {
+  explicit SppfImpl(int c);
+  torch::Tensor forward(torch::Tensor x);
+  ConvBn cv1{nullptr}, cv2{nullptr};
+};
+TORCH_MODULE(Sppf);
+
+struct DetectorNetImpl : torch::nn::Module {
+  explicit DetectorNetImpl(const NetConfig& config);
+  HeadOutput forward(torch::Tensor x);
+  NetConfig config;
+  torch::nn::Sequential stem{nullptr}, s1{nullptr}, s2{nullptr}, s3{nullptr}, s4{nullptr};
+  Csp top4{nullptr}, top3{nullptr}, down4{nullptr}, down5{nullptr};
+  ConvBn red3{nullptr}, red4{nullptr};
+  torch::nn::ModuleList cls_heads{nullptr}, box_heads{nullptr};
+  torch::nn::ModuleList cls_out{nullptr}, box_out{nullptr};
+};
+TORCH_MODULE(DetectorNet);
+
+// Number of parameters and multiply-accumulates x 2 (FLOPs) at `size`.
+int64_t CountParameters(DetectorNet& net);
+double EstimateFlops(DetectorNet& net, int size);
+
+}  // namespace detops::ml
