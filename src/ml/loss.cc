@@ -38,50 +38,59 @@ namespace {
 struct Assignment {
   torch::Tensor anchors;  // [P] indices of positive locations
   torch::Tensor gt;       // [P] matched ground-truth row
-  torch::Tensor iou;      // [P] IoU of the prediction with it
+  torch::Tensor target;   // [P] soft class target (normalized alignment)
 };
 
-Assignment SimOta(const torch::Tensor& logits, const torch::Tensor& boxes, const Grid& grid,
-                  const torch::Tensor& gt) {
+constexpr int kTopK = 10;       // positives per ground-truth box
+constexpr double kAlpha = 0.5;  // alignment = score^alpha * IoU^beta
+constexpr double kBeta = 6.0;
+constexpr double kCenterRadius = 2.5;  // in strides
+constexpr double kBoxWeight = 2.0;     // GFL's balance of GIoU against QFL
+
+// Task-aligned assignment (TOOD, as in YOLOv8), with YOLOX's centre
+// sampling added to the candidates so that boxes thinner than a stride
+// (scratches) still get positives.
+Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, const Grid& grid,
+                       const torch::Tensor& gt) {
   torch::NoGradGuard no_grad;
-  const int64_t g = gt.size(0);
   torch::Tensor ax = grid.centers.select(1, 0).unsqueeze(0);  // [1, A]
   torch::Tensor ay = grid.centers.select(1, 1).unsqueeze(0);
   torch::Tensor gx1 = gt.select(1, 1).unsqueeze(1), gy1 = gt.select(1, 2).unsqueeze(1);
   torch::Tensor gx2 = gt.select(1, 3).unsqueeze(1), gy2 = gt.select(1, 4).unsqueeze(1);
   torch::Tensor in_box = (ax > gx1) & (ax < gx2) & (ay > gy1) & (ay < gy2);  // [G, A]
-  torch::Tensor r = grid.strides.unsqueeze(0) * 2.5;
+  torch::Tensor r = grid.strides.unsqueeze(0) * kCenterRadius;
   torch::Tensor in_ctr = ((ax - (gx1 + gx2) / 2).abs() < r) & ((ay - (gy1 + gy2) / 2).abs() < r);
-  torch::Tensor cand = (in_box | in_ctr).any(0).nonzero().squeeze(1);
+  torch::Tensor own = in_box | in_ctr;  // [G, A]
+  torch::Tensor cand = own.any(0).nonzero().squeeze(1);
   if (cand.numel() == 0) return {};
+  own = own.index_select(1, cand);                                              // [G, Ac]
   torch::Tensor iou = PairIoU(gt.slice(1, 1, 5), boxes.index_select(0, cand));  // [G, Ac]
   torch::Tensor probs = torch::sigmoid(logits.index_select(0, cand)).t();       // [C, Ac]
   torch::Tensor p = probs.index_select(0, gt.select(1, 0).to(torch::kLong));    // [G, Ac]
-  torch::Tensor both = (in_box & in_ctr).index_select(1, cand);
-  torch::Tensor cost =
-      -torch::log(p + 1e-8) + 3.0 * -torch::log(iou + 1e-8) + 1e5 * (~both).to(torch::kFloat);
-  const int64_t ac = cand.size(0);
-  torch::Tensor topk_iou = std::get<0>(iou.topk(std::min<int64_t>(10, ac), 1));
-  torch::Tensor dynamic_k = topk_iou.sum(1).to(torch::kLong).clamp_min(1);
-  torch::Tensor matching = torch::zeros_like(cost);
-  auto k_acc = dynamic_k.accessor<int64_t, 1>();
-  for (int64_t i = 0; i < g; ++i) {
-    int64_t k = std::min<int64_t>(k_acc[i], ac);
-    torch::Tensor idx = std::get<1>(cost[i].topk(k, 0, /*largest=*/false));
-    matching[i].index_fill_(0, idx, 1.0);
-  }
-  torch::Tensor claims = matching.sum(0);
-  torch::Tensor multi = (claims > 1).nonzero().squeeze(1);
+  torch::Tensor align = p.pow(kAlpha) * iou.pow(kBeta) * own.to(torch::kFloat);
+  // Ties at zero (early training) go to locations inside the box.
+  torch::Tensor rank = align + 1e-9 * (in_box.index_select(1, cand) & own).to(torch::kFloat);
+  const int64_t k = std::min<int64_t>(kTopK, cand.size(0));
+  torch::Tensor top = std::get<1>(rank.topk(k, 1));  // [G, k]
+  torch::Tensor matching = torch::zeros_like(align).scatter_(1, top, 1.0) * own.to(torch::kFloat);
+  // A location claimed by several boxes goes to the one it overlaps most.
+  torch::Tensor multi = (matching.sum(0) > 1).nonzero().squeeze(1);
   if (multi.numel() > 0) {
-    torch::Tensor best = cost.index_select(1, multi).argmin(0);
-    torch::Tensor fixed = torch::zeros({g, multi.size(0)}, cost.options());
-    fixed.scatter_(0, best.unsqueeze(0), 1.0);
-    matching.index_copy_(1, multi, fixed);
+    torch::Tensor best = iou.index_select(1, multi).argmax(0);
+    torch::Tensor one = torch::zeros({gt.size(0), multi.size(0)}, align.options());
+    one.scatter_(0, best.unsqueeze(0), 1.0);
+    matching.index_copy_(1, multi, one);
   }
   torch::Tensor fg = (matching.sum(0) > 0).nonzero().squeeze(1);
-  torch::Tensor matched = matching.index_select(1, fg).argmax(0);
-  torch::Tensor fg_iou = iou.index_select(1, fg).gather(0, matched.unsqueeze(0)).squeeze(0);
-  return {cand.index_select(0, fg), matched, fg_iou};
+  if (fg.numel() == 0) return {};
+  torch::Tensor matched = matching.index_select(1, fg).argmax(0);  // [P]
+  // Soft targets: alignment scaled so each box's best positive gets that
+  // box's best IoU among its positives.
+  torch::Tensor a_pos = align * matching, iou_pos = iou * matching;
+  torch::Tensor norm = iou_pos.amax(1) / (a_pos.amax(1) + 1e-9);  // [G]
+  torch::Tensor target = (a_pos.index_select(1, fg).gather(0, matched.unsqueeze(0)).squeeze(0) *
+                          norm.index_select(0, matched));
+  return {cand.index_select(0, fg), matched, target};
 }
 
 }  // namespace
@@ -96,23 +105,29 @@ LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
   for (int64_t i = 0; i < b; ++i) {
     const torch::Tensor& gt = targets[i];
     if (gt.size(0) == 0) continue;
-    Assignment a = SimOta(out.logits[i].detach(), decoded[i].detach(), grid, gt);
+    Assignment a = TaskAligned(out.logits[i].detach(), decoded[i].detach(), grid, gt);
     if (!a.anchors.defined() || a.anchors.numel() == 0) continue;
     positives += a.anchors.size(0);
     torch::Tensor classes = gt.select(1, 0).to(torch::kLong).index_select(0, a.gt);
-    cls_target[i].index_put_({a.anchors, classes}, a.iou.clamp_min(0.01));
+    cls_target[i].index_put_({a.anchors, classes}, a.target);
     torch::Tensor pred = decoded[i].index_select(0, a.anchors);
     torch::Tensor truth = gt.slice(1, 1, 5).index_select(0, a.gt);
     box_loss = box_loss + (1.0 - ElementGIoU(pred, truth)).sum();
   }
   (void)num_classes;
-  double norm = std::max<int64_t>(positives, 1);
-  torch::Tensor cls_loss = torch::binary_cross_entropy_with_logits(out.logits, cls_target, {}, {},
-                                                                   torch::Reduction::Sum) /
-                           norm;
+  // Quality focal loss (GFL): BCE against the soft targets, scaled by
+  // |target - score|^2 so that the thousands of easy background locations do
+  // not drown a few small objects; both terms per positive.
+  torch::Tensor score = torch::sigmoid(out.logits);
+  torch::Tensor cls_loss = (torch::binary_cross_entropy_with_logits(out.logits, cls_target, {}, {},
+                                                                    torch::Reduction::None) *
+                            (cls_target - score).abs().pow(2))
+                               .sum();
+  const double norm = static_cast<double>(std::max<int64_t>(positives, 1));
+  cls_loss = cls_loss / norm;
   box_loss = box_loss / norm;
   LossOutput r;
-  r.total = cls_loss + 5.0 * box_loss;
+  r.total = cls_loss + kBoxWeight * box_loss;
   r.box = box_loss.item<double>();
   r.cls = cls_loss.item<double>();
   r.positives = positives;

@@ -1,5 +1,6 @@
 #pragma once
-// Training loss: SimOTA label assignment (YOLOX) and the losses over it.
+// Training loss: task-aligned label assignment (TOOD / YOLOv8) and the
+// losses over it.
 // Internal to ml.
 
 #include <torch/torch.h>
@@ -13,16 +14,18 @@ namespace detops::ml {
 struct LossOutput {
   torch::Tensor total;  // scalar, differentiable
   double box = 0;       // 1 - GIoU over positives, per positive
-  double cls = 0;       // BCE against IoU-soft targets, per positive
+  double cls = 0;       // quality focal loss against the soft targets, per positive
   int64_t positives = 0;
 };
 
 // `targets[b]` is [G, 5] = (class, x1, y1, x2, y2) in input pixels (G may be
-// 0). Candidates for a ground-truth box are locations inside it or within
-// 2.5 strides of its centre (so thin scratches get candidates); each box
-// takes its dynamic-k lowest-cost candidates (cost = class BCE + 3 * -log
-// IoU), a location claimed twice goes to the cheaper box. Classification
-// targets are the IoU of the matched prediction (quality-aware scores).
+// 0). Task-aligned assignment: candidates for a ground-truth box are
+// locations inside it or within 2.5 strides of its centre (so thin
+// scratches get candidates); each box takes the 10 with the highest
+// score^0.5 * IoU^6, a location claimed twice goes to the box it overlaps
+// most. Class targets are the alignment normalized so that each box's best
+// positive gets its best IoU (quality-aware scores). Loss per positive:
+// quality focal loss (GFL) on the scores plus 2 x (1 - GIoU) on the boxes.
 LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
                        const std::vector<torch::Tensor>& targets, int num_classes);
 

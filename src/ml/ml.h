@@ -21,7 +21,7 @@
 namespace detops {
 
 struct ModelConfig {
-  std::string variant = "n";  // "n" (~1 M parameters) or "s" (~4 M)
+  std::string variant = "n";  // "n" (1.4 M parameters) or "s" (5.8 M)
   int imgsz = 320;            // square input, multiple of 32
   std::vector<std::string> classes;
 };
