@@ -67,7 +67,27 @@ struct TrainArgs {
   std::string dataset, config, resume, init_from, name;
   TrainOptions o;
   bool force = false, quiet = false, json = false;
+  const CLI::App* cmd = nullptr;  // to tell flags given from defaults
 };
+
+// The recipe: defaults, then --config, then the flags given on the command line.
+Result<TrainOptions> Recipe(const TrainArgs& a) {
+  if (a.config.empty()) return a.o;
+  ASSIGN_OR_RETURN(TrainOptions o, LoadTrainConfig(a.config, TrainOptions{}));
+  auto given = [&](const char* flag) { return a.cmd->count(flag) > 0; };
+  if (given("--model")) o.variant = a.o.variant;
+  if (given("--epochs")) o.epochs = a.o.epochs;
+  if (given("--imgsz")) o.imgsz = a.o.imgsz;
+  if (given("--batch")) o.batch = a.o.batch;
+  if (given("--lr")) o.lr = a.o.lr;
+  if (given("--seed")) o.seed = a.o.seed;
+  if (given("--threads")) o.threads = a.o.threads;
+  if (given("--patience")) o.patience = a.o.patience;
+  if (given("--minutes")) o.max_minutes = a.o.max_minutes;
+  if (given("--mosaic")) o.augment.mosaic = a.o.augment.mosaic;
+  if (given("--device")) o.device = a.o.device;
+  return o;
+}
 
 int RunTrain(Globals& g, TrainArgs& a) {
   auto ws = OpenWorkspace(g);
@@ -80,9 +100,11 @@ int RunTrain(Globals& g, TrainArgs& a) {
     r = ResumeTrainJob(**ws, a.resume, Build(), cb, a.o.threads);
   } else {
     if (a.dataset.empty()) return Fail(Status::InvalidInput("give a DATASET[@V] or --resume RUN"));
+    auto recipe = Recipe(a);
+    if (!recipe.ok()) return Fail(recipe.status());
     TrainJobOptions o;
     o.dataset = a.dataset;
-    o.train = a.o;
+    o.train = *recipe;
     o.force = a.force;
     o.name = a.name;
     o.init_from = a.init_from;
@@ -130,7 +152,13 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   TrainOptions& o = ta->o;
   train->add_option("dataset", ta->dataset, "NAME or NAME@VERSION");
   train->add_option("--resume", ta->resume, "continue a stopped run (id, prefix or name)");
-  train->add_option("--model", o.variant, "n (~1 M parameters) | s (~4 M)")
+  train
+      ->add_option("--config", ta->config,
+                   "training recipe YAML: any recorded param (epochs, lr, batch, "
+                   "augment: {mosaic, hsv_v, dark, ...}); flags given here win")
+      ->check(CLI::ExistingFile);
+  train
+      ->add_option("--model", o.variant, "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
       ->check(CLI::IsMember({"n", "s"}))
       ->capture_default_str();
   train->add_option("--epochs", o.epochs, "epochs")
@@ -167,6 +195,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   train->add_flag("--force", ta->force, "train even if the dataset failed validation (tagged)");
   train->add_flag("--quiet", ta->quiet, "no progress output");
   train->add_flag("--json", ta->json, "print the result as JSON");
+  ta->cmd = train;
   train->callback([&g, ta] { g.exit_code = RunTrain(g, *ta); });
 
   auto* pred = app.add_subcommand(

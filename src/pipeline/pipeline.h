@@ -37,6 +37,15 @@ struct TrainJobOptions {
   BuildInfo build;
 };
 
+// Reads a training recipe (YAML) over `base`: any of the keys a run records
+// as params (variant or model, epochs, imgsz, batch, lr, weight_decay,
+// warmup_epochs, ema_decay, grad_clip, patience, eval_every, close_mosaic,
+// max_minutes or minutes, seed, threads, loader_threads, device) and an
+// `augment:` mapping (mosaic, flip, scale, translate, hsv_h, hsv_s, hsv_v,
+// gamma, dark, noise, blur). Unknown keys and wrong types are errors naming
+// the file, line and key. Command-line flags override it (the CLI's job).
+Result<TrainOptions> LoadTrainConfig(const std::filesystem::path& file, const TrainOptions& base);
+
 struct TrainJobResult {
   RunInfo run;
   TrainResult train;
