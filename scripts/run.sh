@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job: installs what is needed, builds, and runs the loop on the
 # embedded default (SQLite + blob folder) in a fresh demo workspace,
-# ./detops-demo (recreated on every run; your ./detops-ws is not touched). Today the loop is the
-# data stage: synthesize car-damage photos, import them as a versioned
+# ./detops-demo (recreated on every run; your ./detops-ws is not touched).
+# Data stage: synthesize car-damage photos, import them as a versioned
 # dataset, validate, show; then a batch of dark photos arrives, becomes
-# version 2, and validation flags the poor lighting.
+# version 2, and validation flags the poor lighting. Model stage: train a
+# detector on version 1 (a short time budget: DETOPS_DEMO_MINUTES, default
+# 3), evaluate it on the test split, predict on a dark photo, list the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -41,3 +43,17 @@ step "validate cars@2: poor lighting is flagged"
 
 step "all versions"
 "$detops" -w "$ws" data ls
+
+step "train a detector on cars@1 (${DETOPS_DEMO_MINUTES:-3} minute budget; tracked run)"
+"$detops" -w "$ws" train cars@1 --model n --epochs 100 --minutes "${DETOPS_DEMO_MINUTES:-3}" \
+  --name demo-train 2>&1 | tr '\r' '\n' | grep -v ' step ' || true
+
+step "evaluate it on the test split"
+"$detops" -w "$ws" eval demo-train cars@1 --split test --plots "$ws/plots"
+
+step "predict on one of the dark photos"
+dark_photo=$(ls "$work/dark/images/test"/* | head -1)
+"$detops" -w "$ws" predict demo-train "$dark_photo" --out "$ws/predictions"
+
+step "runs"
+"$detops" -w "$ws" runs ls
