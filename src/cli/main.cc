@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "detops_git_commit.h"
 
 namespace detops::cli {
 

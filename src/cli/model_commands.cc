@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "detops_git_commit.h"
 #include "pipeline/pipeline.h"
 
 namespace detops::cli {
