@@ -103,6 +103,10 @@ int RunTrain(Globals& g, TrainArgs& a) {
     if (a.dataset.empty()) return Fail(Status::InvalidInput("give a DATASET[@V] or --resume RUN"));
     auto recipe = Recipe(a);
     if (!recipe.ok()) return Fail(recipe.status());
+    if (BlasLibrary() == "reference") {
+      std::cerr << "warning: LibTorch is using the netlib reference BLAS; training and batch-1 "
+                   "inference are several times slower (install libopenblas0-openmp)\n";
+    }
     TrainJobOptions o;
     o.dataset = a.dataset;
     o.train = *recipe;

@@ -1,5 +1,7 @@
 // Detector: a weights file loaded for inference.
 
+#include <dlfcn.h>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -57,7 +59,24 @@ std::string BestDevice() { return torch::cuda::is_available() ? "cuda" : "cpu"; 
 
 std::string TorchVersion() {
   return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-         std::to_string(TORCH_VERSION_PATCH);
+         std::to_string(TORCH_VERSION_PATCH) + ", BLAS " + BlasLibrary();
+}
+
+std::string BlasLibrary() {
+  void* sgemm = dlsym(RTLD_DEFAULT, "sgemm_");
+  Dl_info info{};
+  if (sgemm == nullptr || dladdr(sgemm, &info) == 0 || info.dli_fname == nullptr) {
+    return "unknown";
+  }
+  // Debian installs each BLAS as /usr/lib/<triple>/<flavour>/libblas.so.3
+  // behind an alternatives symlink; the netlib one's folder is "blas".
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(info.dli_fname, ec);
+  if (ec) p = info.dli_fname;
+  std::string flavour = p.parent_path().filename().string();
+  if (flavour == "blas") return "reference";
+  return flavour.empty() || flavour.find("x86_64") != std::string::npos ? p.filename().string()
+                                                                        : flavour;
 }
 
 namespace ml {

@@ -137,9 +137,15 @@ Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path);
 // (or checkpoints' EMA weights) of the same architecture.
 Result<double> WeightsMaxAbsDiff(const std::filesystem::path& a, const std::filesystem::path& b);
 
-// "cuda" when a CUDA device is usable, else "cpu"; the LibTorch version.
-// Unavailable when "cuda" is asked for and none is usable.
+// "cuda" when a CUDA device is usable, else "cpu"; the LibTorch version and
+// the BLAS it calls ("1.13.1, BLAS openblas-openmp"), as runs record it.
 std::string BestDevice();
 std::string TorchVersion();
+
+// The BLAS library LibTorch resolved at run time: Debian's alternatives
+// folder name ("openblas-openmp", "blis-openmp", ...), "reference" for the
+// netlib BLAS, or "unknown". With the reference BLAS, the convolutions that
+// oneDNN does not take run several times slower (scripts/install-deps.sh).
+std::string BlasLibrary();
 
 }  // namespace detops
