@@ -48,7 +48,7 @@ bool DrawScratchGroup(Rng& rng, const Paint& paint, const cv::Mat& panel, cv::Ma
   bool placed = false;
   for (int tries = 0; tries < 30 && !placed; ++tries) {
     p0 = {rng.Uniform(0, w), rng.Uniform(0, h)};
-    len = rng.LogUniform(12, 0.8 * std::min(w, h));
+    len = rng.LogUniform(0.06 * std::min(w, h), 0.8 * std::min(w, h));  // visible ones
     double a = rng.Uniform(0, 2 * M_PI);
     p2 = p0 + cv::Point2d(std::cos(a), std::sin(a)) * len;
     placed = OnPanel(panel, p0) && OnPanel(panel, p2) && OnPanel(panel, (p0 + p2) * 0.5);
@@ -70,6 +70,9 @@ bool DrawScratchGroup(Rng& rng, const Paint& paint, const cv::Mat& panel, cv::Ma
   }
   // Several parallel strokes make a group; many close ones make a scuff.
   const bool scuff = rng.Chance(0.15);
+  // Stroke width in pixels: a scratch an annotator labels is a line one sees
+  // in the photo, about 2 px wide at 640x480 whatever the camera resolution.
+  const int unit = std::max(1, static_cast<int>(std::lround(std::min(w, h) / 240.0)));
   const int strokes = scuff ? rng.Int(5, 10) : (rng.Chance(0.55) ? 1 : rng.Int(2, 5));
   const double spacing = scuff ? rng.Uniform(0.8, 2.0) : rng.Uniform(1.5, 7);
   const double spread = spacing * strokes + 8;
@@ -87,8 +90,8 @@ bool DrawScratchGroup(Rng& rng, const Paint& paint, const cv::Mat& panel, cv::Ma
     stroke.setTo(0);
     double off = (s - (strokes - 1) * 0.5) * spacing + rng.Normal(0, 0.4);
     double t0 = s == 0 ? 0 : rng.Uniform(0, 0.3), t1 = s == 0 ? 1 : 1 - rng.Uniform(0, 0.3);
-    int thick = (!scuff && len > 60 && rng.Chance(0.3)) ? rng.Int(2, 3) : 1;
-    double opacity = scuff ? rng.Uniform(0.25, 0.55) : rng.Uniform(0.55, 1.0);
+    int thick = scuff ? std::max(1, unit - 1) : unit + (len > 60 && rng.Chance(0.3) ? 1 : 0);
+    double opacity = scuff ? rng.Uniform(0.35, 0.6) : rng.Uniform(0.7, 1.0);
     for (int i = 0; i + 1 < k; ++i) {
       double t = static_cast<double>(i) / (k - 1);
       if (t < t0 || t > t1) continue;
@@ -121,6 +124,14 @@ bool DrawScratchGroup(Rng& rng, const Paint& paint, const cv::Mat& panel, cv::Ma
   } else {
     color = cv::Vec3f(0.55f, 0.58f, 0.6f);  // primer
   }
+  // A scratch is seen because it differs from the paint; one that matches it
+  // (bare metal on silver) is not what annotators label: push it apart.
+  auto luma = [](const cv::Vec3f& c) { return 0.114f * c[0] + 0.587f * c[1] + 0.299f * c[2]; };
+  const float gap = luma(color) - static_cast<float>(paint.luminance);
+  if (std::abs(gap) < 0.25f) {
+    color = paint.luminance > 0.5 ? paint.base * 0.35f
+                                  : paint.base * 0.3f + cv::Vec3f(0.9f, 0.9f, 0.9f) * 0.7f;
+  }
   cv::Mat dark(roi.size(), CV_32FC3, cv::Scalar(paint.base[0], paint.base[1], paint.base[2]) * 0.4);
   shadow *= 0.35;
   cv::Rect r1 = BlendInto(img, roi, dark, shadow, 0.03f);
@@ -139,7 +150,9 @@ bool DrawDent(Rng& rng, const cv::Mat& panel, cv::Mat& img, Damage* out) {
   bool placed = false;
   for (int tries = 0; tries < 30 && !placed; ++tries) {
     c = {rng.Uniform(0, w), rng.Uniform(0, h)};
-    a = rng.LogUniform(9, 0.3 * std::min(w, h));
+    // Annotators label dents they can see: at least ~3% of the short side
+    // across (about 14 px on a 640x480 photo), as in public dent data sets.
+    a = rng.LogUniform(0.03 * std::min(w, h), 0.3 * std::min(w, h));
     b = a * rng.Uniform(0.45, 1.0);
     phi = rng.Uniform(0, M_PI);
     cv::Point2d u(std::cos(phi), std::sin(phi)), v(-u.y, u.x);
@@ -150,7 +163,10 @@ bool DrawDent(Rng& rng, const cv::Mat& panel, cv::Mat& img, Damage* out) {
   if (!placed) return false;
   const double depth = rng.Uniform(0.2, 0.6);      // displacement, in units of b
   const double strength = rng.Uniform(0.3, 0.65);  // shading
-  const double light = rng.Uniform(0, 2 * M_PI);
+  // Outdoors the light comes from the sky: mostly from above, within 50
+  // degrees; a quarter of photos have a flash or workshop lamp from anywhere.
+  const double light =
+      rng.Chance(0.75) ? -M_PI / 2 + rng.Uniform(-0.87, 0.87) : rng.Uniform(0, 2 * M_PI);
   const float lx = static_cast<float>(std::cos(light)), ly = static_cast<float>(std::sin(light));
   const double disp = depth * b;
   const int margin = static_cast<int>(disp) + 3;

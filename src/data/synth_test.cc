@@ -121,6 +121,38 @@ TEST(SynthTest, BoxesCoverExactlyTheDrawnDamage) {
   EXPECT_GE(boxes_seen, 10);
 }
 
+// The generator labels what an annotator would: every labelled scratch or
+// dent on a 640x480 car scene still changes the picture at the 320 px a
+// detector trains at: a short stroke of pixels changed by 12+ grey levels
+// (0-255) after an area downscale. The generator before this rule failed it.
+TEST(SynthTest, LabelledCarDamageIsVisibleAtTrainingResolution) {
+  const int w = 640, h = 480;
+  int boxes_seen = 0;
+  for (int i = 0; i < 40; ++i) {
+    synth::RenderFlags with, without;
+    with.camera_effects = without.camera_effects = false;
+    without.draw_damage = false;
+    SynthScene a =
+        synth::RenderSceneWithFlags(SceneKind::kCar, 5, i, Lighting::kNormal, w, h, with);
+    SynthScene b =
+        synth::RenderSceneWithFlags(SceneKind::kCar, 5, i, Lighting::kNormal, w, h, without);
+    cv::Mat ga, gb, small_a, small_b, diff;
+    cv::cvtColor(a.image, ga, cv::COLOR_BGR2GRAY);
+    cv::cvtColor(b.image, gb, cv::COLOR_BGR2GRAY);
+    cv::resize(ga, small_a, {w / 2, h / 2}, 0, 0, cv::INTER_AREA);
+    cv::resize(gb, small_b, {w / 2, h / 2}, 0, 0, cv::INTER_AREA);
+    cv::absdiff(small_a, small_b, diff);
+    for (const Box& box : a.boxes) {
+      cv::Rect r = PixelRect(box, w / 2, h / 2) & cv::Rect(0, 0, w / 2, h / 2);
+      // A visible mark: at least 8 pixels (a short stroke) changed by 12+.
+      int marked = cv::countNonZero(diff(r) >= 12);
+      EXPECT_GE(marked, 8) << "scene " << i << " class " << box.class_id << " box " << r;
+      ++boxes_seen;
+    }
+  }
+  EXPECT_GE(boxes_seen, 40);
+}
+
 TEST(SynthTest, LightingMovesBrightnessTheRightWay) {
   for (SceneKind kind : {SceneKind::kCar, SceneKind::kRoad}) {
     for (int i = 0; i < 3; ++i) {
