@@ -31,9 +31,11 @@ struct AugmentOptions {
   double translate = 0.1;                          // shift up to this fraction of imgsz
   double hsv_h = 0.015, hsv_s = 0.6, hsv_v = 0.4;  // HSV gains (fractions)
   double gamma = 0.35;  // gamma in [1 - gamma, 1 + gamma] (half the time)
-  double dark = 0.15;   // probability of a strong underexposure (poor light)
-  double noise = 0.2;   // probability of sensor noise
-  double blur = 0.1;    // probability of a small blur
+  // Heavy degradations, at most one per image; each is a probability.
+  double dark = 0.1;   // strong underexposure (poor light)
+  double haze = 0.1;   // low contrast (haze, glare, dirty lens)
+  double noise = 0.1;  // sensor noise
+  double blur = 0.05;  // slight blur
 };
 
 // An augmented example: an imgsz x imgsz BGR image and its boxes in pixels.

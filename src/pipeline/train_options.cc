@@ -32,6 +32,7 @@ Json TrainOptionsToJson(const TrainOptions& o) {
             {"hsv_v", a.hsv_v},
             {"gamma", a.gamma},
             {"dark", a.dark},
+            {"haze", a.haze},
             {"noise", a.noise},
             {"blur", a.blur}}}};
 }
@@ -67,6 +68,7 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.augment.hsv_v = a.at("hsv_v");
     o.augment.gamma = a.at("gamma");
     o.augment.dark = a.at("dark");
+    o.augment.haze = a.value("haze", o.augment.haze);  // runs before haze was a knob
     o.augment.noise = a.at("noise");
     o.augment.blur = a.at("blur");
     o.augment.imgsz = o.imgsz;
