@@ -15,7 +15,7 @@ packages=(
   # Debian's LibTorch calls the system BLAS for the convolutions oneDNN does
   # not take (1x1 on one thread, small maps at batch 1). The default is the
   # netlib reference BLAS; OpenBLAS (OpenMP build, like LibTorch) makes
-  # batch-1 inference 7x and training 1.3x faster (docs/BENCHMARKS.md).
+  # batch-1 inference ~9x and training ~1.4x faster (docs/BENCHMARKS.md).
   libopenblas0-openmp
   clang-format time
 )

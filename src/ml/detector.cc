@@ -75,8 +75,9 @@ std::string BlasLibrary() {
   if (ec) p = info.dli_fname;
   std::string flavour = p.parent_path().filename().string();
   if (flavour == "blas") return "reference";
-  return flavour.empty() || flavour.find("x86_64") != std::string::npos ? p.filename().string()
-                                                                        : flavour;
+  // Not behind alternatives (the file sits in the multiarch folder itself).
+  if (flavour.find("-linux-") != std::string::npos) return p.filename().string();
+  return flavour;
 }
 
 namespace ml {

@@ -138,7 +138,7 @@ Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path);
 Result<double> WeightsMaxAbsDiff(const std::filesystem::path& a, const std::filesystem::path& b);
 
 // "cuda" when a CUDA device is usable, else "cpu"; the LibTorch version and
-// the BLAS it calls ("1.13.1, BLAS openblas-openmp"), as runs record it.
+// the BLAS it calls ("1.13.0, BLAS openblas-openmp"), as runs record it.
 std::string BestDevice();
 std::string TorchVersion();
 
