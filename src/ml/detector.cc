@@ -31,6 +31,12 @@ class TorchDetector final : public Detector {
 
   Result<std::vector<std::vector<Detection>>> Predict(const std::vector<cv::Mat>& images,
                                                       const PredictOptions& options) override {
+    return Predict(images, options, nullptr);
+  }
+
+  Result<std::vector<std::vector<Detection>>> Predict(
+      const std::vector<cv::Mat>& images, const PredictOptions& options,
+      std::vector<std::vector<float>>* embeddings) override {
     for (size_t i = 0; i < images.size(); ++i) {
       if (images[i].empty() || images[i].type() != CV_8UC3) {
         return Status::InvalidInput("image " + std::to_string(i) +
@@ -38,7 +44,7 @@ class TorchDetector final : public Detector {
       }
     }
     try {
-      return ml::Infer(net_, config_, device_, grid_, images, options);
+      return ml::Infer(net_, config_, device_, grid_, images, options, embeddings);
     } catch (const c10::Error& e) {
       return Status::Internal(std::string("inference failed: ") + e.what_without_backtrace());
     }

@@ -32,7 +32,8 @@ std::vector<int64_t> Nms(const float* b, int64_t n, float iou_threshold) {
 std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& config,
                                           torch::Device device, const Grid& grid,
                                           const std::vector<cv::Mat>& images,
-                                          const PredictOptions& options) {
+                                          const PredictOptions& options,
+                                          std::vector<std::vector<float>>* embeddings) {
   const int s = config.imgsz;
   const int64_t n = static_cast<int64_t>(images.size());
   std::vector<std::vector<Detection>> out(images.size());
@@ -47,6 +48,14 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
   // BGR HWC bytes -> RGB CHW floats in [0, 1].
   torch::Tensor x = batch.to(device).permute({0, 3, 1, 2}).flip(1).to(torch::kFloat).div_(255.0);
   HeadOutput head = net->forward(x);
+  if (embeddings) {
+    torch::Tensor e = head.embedding.to(torch::kCPU).contiguous();
+    embeddings->assign(images.size(), {});
+    for (int64_t i = 0; i < n; ++i) {
+      const float* p = e[i].data_ptr<float>();
+      (*embeddings)[i].assign(p, p + e.size(1));
+    }
+  }
   torch::Tensor scores = torch::sigmoid(head.logits).to(torch::kCPU);  // [B, A, C]
   torch::Tensor boxes = DecodeBoxes(head.box, grid).to(torch::kCPU);   // [B, A, 4]
   const int64_t c = scores.size(2);

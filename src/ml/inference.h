@@ -11,11 +11,13 @@
 
 namespace detops::ml {
 
-// Runs `net` (in eval mode) on BGR images. Thread-compatible.
+// Runs `net` (in eval mode) on BGR images. When `embeddings` is set it
+// receives each image's embedding (HeadOutput::embedding). Thread-compatible.
 std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& config,
                                           torch::Device device, const Grid& grid,
                                           const std::vector<cv::Mat>& images,
-                                          const PredictOptions& options);
+                                          const PredictOptions& options,
+                                          std::vector<std::vector<float>>* embeddings = nullptr);
 
 // Greedy NMS over boxes [N, 4] sorted by descending score; returns kept rows.
 std::vector<int64_t> Nms(const float* boxes, int64_t n, float iou_threshold);

@@ -125,6 +125,11 @@ class Detector {
   // BGR 8-bit images of any size; one result per image.
   virtual Result<std::vector<std::vector<Detection>>> Predict(const std::vector<cv::Mat>& images,
                                                               const PredictOptions& options) = 0;
+  // The same, and each image's embedding: the deepest backbone features
+  // averaged over space (one float per channel), for monitoring.
+  virtual Result<std::vector<std::vector<Detection>>> Predict(
+      const std::vector<cv::Mat>& images, const PredictOptions& options,
+      std::vector<std::vector<float>>* embeddings) = 0;
   virtual int64_t parameters() const = 0;
   virtual double flops() const = 0;
 };

@@ -136,7 +136,7 @@ HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
     logits.push_back(cl.permute({0, 2, 3, 1}).reshape({b, -1, config.num_classes}));
     boxes.push_back(bx.permute({0, 2, 3, 1}).reshape({b, -1, 4}));
   }
-  return {torch::cat(logits, 1), torch::cat(boxes, 1)};
+  return {torch::cat(logits, 1), torch::cat(boxes, 1), c5.mean({2, 3})};
 }
 
 Grid MakeGrid(int size, torch::Device device) {

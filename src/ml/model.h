@@ -22,6 +22,9 @@ struct NetConfig {
 struct HeadOutput {
   torch::Tensor logits;
   torch::Tensor box;
+  // The deepest backbone features averaged over space, [B, C]: what an
+  // image looks like to the model (monitoring compares their statistics).
+  torch::Tensor embedding;
 };
 
 // Location centres and strides for an input of `size` x `size` (A rows):
