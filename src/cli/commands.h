@@ -22,6 +22,7 @@ void AddDataCommands(CLI::App& app, Globals& g);
 void AddRunsCommands(CLI::App& app, Globals& g);
 void AddSynthCommand(CLI::App& app, Globals& g);
 void AddModelCommands(CLI::App& app, Globals& g);
+void AddRegistryCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

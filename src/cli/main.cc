@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   AddRunsCommands(app, g);
   AddSynthCommand(app, g);
   AddModelCommands(app, g);
+  AddRegistryCommands(app, g);
   AddWorkspaceCommands(app, g);
   try {
     app.parse(argc, argv);

@@ -22,4 +22,12 @@ Status RecordEvaluation(Tracker& tracker, const std::string& run, const SplitEva
 
 Json LatencyToJson(const LatencySummary& l);
 
+// The reference profile of a model (JSON text): image statistics, embedding
+// statistics and prediction statistics on up to `max_images` images of the
+// validation split (test, then train, when it is empty).
+Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
+                                          const Manifest& manifest, int max_images);
+// count, mean, std, min, quantiles, max and a sample of sorted values.
+Json SummarizeValues(std::vector<double> values);
+
 }  // namespace detops

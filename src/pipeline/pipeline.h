@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "data/data.h"
 #include "eval/eval.h"
 #include "ml/ml.h"
+#include "registry/registry.h"
 #include "store/store.h"
 #include "track/track.h"
 
@@ -105,5 +107,54 @@ struct ImagePrediction {
 
 Result<std::vector<ImagePrediction>> RunPredictJob(Workspace& ws, const PredictJobOptions& options);
 Json PredictionsToJson(const std::vector<ImagePrediction>& predictions);
+
+struct RegisterJobOptions {
+  std::string run;   // a train run: id, prefix or name
+  std::string name;  // the model's name; default: the run's dataset name
+  std::string description;
+  std::string actor;  // who registers (recorded)
+  int threads = 2;
+  std::string device = "cpu";
+  std::function<void(const std::string&)> on_progress;  // what it is doing now
+};
+
+// Makes a model version of a finished (or stopped) train run: its best
+// weights, architecture, classes, input size, test-split metrics (evaluated
+// now if the run stopped before its test evaluation), dataset version and
+// validation status, and a reference profile for monitoring.
+Result<ModelVersion> RunRegisterJob(Workspace& ws, const RegisterJobOptions& options);
+
+struct PromoteJobOptions {
+  std::string model;  // NAME@VERSION
+  std::string to;     // staging | production
+  std::string reason;
+  bool force = false;       // apply even when a gate fails (needs a reason)
+  std::string policy_file;  // YAML; "" = DefaultPromotionPolicy()
+  std::string actor;
+  int threads = 2;
+  std::string device = "cpu";
+  std::function<void(const std::string&)> on_progress;
+};
+
+struct PromoteJobResult {
+  ModelVersion candidate;
+  std::optional<ModelVersion> production;  // compared against, if any
+  GateReport gates;
+  bool applied = false;            // the alias now points at the candidate
+  bool unchanged = false;          // it already did: nothing checked or written
+  AuditEntry entry;                // when applied
+  std::vector<std::string> notes;  // re-evaluations, retries after a conflict
+};
+
+// Checks the candidate against the policy for the target alias (floors,
+// no regression against production on the same test set: production is
+// evaluated again on the candidate's test split when it was measured on
+// another dataset version, p95 latency, dataset validation) and moves the
+// alias when every gate passes, or when forced. A refusal is a result with
+// applied = false, not an error.
+Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& options);
+
+Result<AuditEntry> RunRollbackJob(Workspace& ws, const std::string& name, const std::string& alias,
+                                  const std::string& actor, const std::string& reason);
 
 }  // namespace detops

@@ -110,6 +110,46 @@ CREATE TABLE run_artifacts (
   PRIMARY KEY (run_id, name)
 );
 )sql",
+    // 3: the model registry (src/registry): immutable model versions, the
+    // aliases that point at them, and the audit log of every alias change.
+    R"sql(
+CREATE TABLE model_versions (
+  name TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  run_id TEXT NOT NULL,
+  weights_blob TEXT NOT NULL,
+  profile_blob TEXT NOT NULL,
+  config_json TEXT NOT NULL,
+  metrics_json TEXT NOT NULL,
+  dataset_version TEXT NOT NULL,
+  dataset_validation TEXT NOT NULL,
+  description TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE model_aliases (
+  name TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (name, alias)
+);
+CREATE TABLE model_audit (
+  seq INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  alias TEXT NOT NULL,
+  from_version INTEGER,
+  to_version INTEGER,
+  reason TEXT NOT NULL,
+  forced INTEGER NOT NULL,
+  gates_json TEXT NOT NULL
+);
+CREATE INDEX model_audit_name ON model_audit(name, seq);
+)sql",
 };
 
 }  // namespace

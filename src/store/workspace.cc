@@ -81,6 +81,12 @@ Result<int> Workspace::CollectGarbage() {
   for (const SqlRow& r : reports) live.insert(r.Text(0));
   ASSIGN_OR_RETURN(auto artifacts, db_->Query("SELECT blob FROM run_artifacts"));
   for (const SqlRow& r : artifacts) live.insert(r.Text(0));
+  ASSIGN_OR_RETURN(auto models,
+                   db_->Query("SELECT weights_blob, profile_blob FROM model_versions"));
+  for (const SqlRow& r : models) {
+    live.insert(r.Text(0));
+    live.insert(r.Text(1));
+  }
   int removed = 0;
   for (const std::string& sha : blobs_->List()) {
     if (live.count(sha)) continue;
