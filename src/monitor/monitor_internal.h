@@ -1,0 +1,24 @@
+#pragma once
+// How prediction records map to their columns. Internal to the monitor
+// module.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "monitor/monitor.h"
+
+namespace detops {
+
+// ISO-8601 UTC with milliseconds of a Unix time in milliseconds.
+std::string IsoFromMs(int64_t ms);
+
+Json ProfileToJson(const LiveImageProfile& p);
+LiveImageProfile ProfileFromJson(const Json& j);
+// Rounded to 4 decimals; a non-finite value becomes null (read back as NaN).
+Json EmbeddingToJson(const std::vector<float>& embedding);
+std::vector<float> EmbeddingFromJson(const Json& j);
+Json DetectionsToJson(const std::vector<LoggedDetection>& detections);
+std::vector<LoggedDetection> DetectionsFromJson(const Json& j);
+
+}  // namespace detops
