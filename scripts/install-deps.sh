@@ -10,6 +10,7 @@ packages=(
   libopencv-dev
   nlohmann-json3-dev libyaml-cpp-dev libpugixml-dev libcli11-dev
   libspdlog-dev libfmt-dev
+  libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libtorch-dev
   # Debian's LibTorch calls the system BLAS for the convolutions oneDNN does

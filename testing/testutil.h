@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace detops::testing {
 
@@ -32,5 +33,31 @@ struct CommandResult {
 CommandResult RunCommand(const std::string& command_line, bool with_stderr = true);
 // Path of the detops binary under test ($DETOPS_BIN, set by CTest).
 std::string DetopsBin();
+
+// A program started in the background (fork + exec, no shell), its stdout
+// and stderr going to `output_file`. Killed (SIGKILL) on destruction if it
+// still runs.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& output_file);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  int pid() const { return pid_; }
+  bool Running();
+  void Signal(int sig);
+  // The exit code (128 + signal when killed), or -1 after `timeout_s`.
+  int Wait(double timeout_s);
+  // Everything written so far.
+  std::string Output() const;
+  // Waits until the output contains `text`; false after `timeout_s` or
+  // when the program exits first.
+  bool WaitForOutput(const std::string& text, double timeout_s);
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+  std::filesystem::path output_;
+};
 
 }  // namespace detops::testing

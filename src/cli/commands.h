@@ -23,6 +23,9 @@ void AddRunsCommands(CLI::App& app, Globals& g);
 void AddSynthCommand(CLI::App& app, Globals& g);
 void AddModelCommands(CLI::App& app, Globals& g);
 void AddRegistryCommands(CLI::App& app, Globals& g);
+void AddServeCommands(CLI::App& app, Globals& g);
+void AddTokenCommands(CLI::App& app, Globals& g);
+void AddFeedbackCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

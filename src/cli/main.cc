@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
   AddSynthCommand(app, g);
   AddModelCommands(app, g);
   AddRegistryCommands(app, g);
+  AddServeCommands(app, g);
+  AddTokenCommands(app, g);
+  AddFeedbackCommands(app, g);
   AddWorkspaceCommands(app, g);
   try {
     app.parse(argc, argv);

@@ -298,6 +298,24 @@ ImageProfile ProfileImageBytes(std::span<const uint8_t> bytes) {
   }
 }
 
+ImageProfile ProfileDecodedImage(const cv::Mat& bgr) {
+  ImageProfile p;
+  p.width = bgr.cols;
+  p.height = bgr.rows;
+  if (bgr.empty() || bgr.type() != CV_8UC3) return Fail(p, "not an 8-bit BGR image");
+  int s = ReductionFor(bgr.cols, bgr.rows);
+  if (s > 1) {
+    cv::Mat small;
+    cv::resize(bgr, small, cv::Size((bgr.cols + s - 1) / s, (bgr.rows + s - 1) / s), 0, 0,
+               cv::INTER_AREA);
+    Measure(small, p);
+  } else {
+    Measure(bgr, p);
+  }
+  p.decodes = true;
+  return p;
+}
+
 ImageProfile ProfileImageFile(const std::filesystem::path& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) return Fail(ImageProfile{}, std::string("cannot open: ") + std::strerror(errno));

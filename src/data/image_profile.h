@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <opencv2/core.hpp>
 #include <span>
 #include <string>
 #include <vector>
@@ -55,6 +56,12 @@ ImageProfile ProfileImageFile(const std::filesystem::path& path);
 
 // The same for an image already in memory (e.g. a blob just hashed).
 ImageProfile ProfileImageBytes(std::span<const uint8_t> bytes);
+
+// The same measurements for an image already decoded (8-bit BGR), shrunk
+// by the same rule first, so that they compare with profiles of files (the
+// server profiles the images it predicts on). format, channels, bit_depth
+// and error stay at their defaults; decodes is true.
+ImageProfile ProfileDecodedImage(const cv::Mat& bgr);
 
 // Profiles `paths` on `threads` worker threads (<= 0: one per hardware
 // thread, capped by the number of paths). Results are in input order.

@@ -15,7 +15,11 @@ namespace {
 
 constexpr size_t kSample = 500;  // values kept per figure
 
-double Round(double v, double unit) { return std::round(v / unit) * unit; }
+// Rounded to `unit` (a power of ten below 1), printed without binary noise.
+double Round(double v, double unit) {
+  const double scale = std::round(1 / unit);
+  return std::round(v * scale) / scale;
+}
 
 }  // namespace
 

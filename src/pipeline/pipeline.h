@@ -107,6 +107,8 @@ struct ImagePrediction {
 
 Result<std::vector<ImagePrediction>> RunPredictJob(Workspace& ws, const PredictJobOptions& options);
 Json PredictionsToJson(const std::vector<ImagePrediction>& predictions);
+// Boxes with class and score labels, in the image's pixels.
+void DrawDetections(cv::Mat& image, const std::vector<Detection>& detections);
 
 struct RegisterJobOptions {
   std::string run;   // a train run: id, prefix or name
@@ -153,6 +155,28 @@ struct PromoteJobResult {
 // alias when every gate passes, or when forced. A refusal is a result with
 // applied = false, not an error.
 Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& options);
+
+struct FeedbackExportOptions {
+  std::string model;              // model name: feedback on its predictions
+  std::string dataset;            // the dataset that gets the new version; default: the dataset of
+                                  // the model's production version (else its latest version)
+  std::string split = "train";    // where the feedback images go
+  bool include_exported = false;  // export feedback already exported once, again
+};
+
+struct FeedbackExportResult {
+  bool created = false;  // false: nothing new to export (no version made)
+  VersionInfo version;   // the new dataset version (parent: the latest one)
+  int images_added = 0;  // feedback images in it
+  int boxes = 0;
+  int skipped_no_image = 0;  // feedback whose prediction kept no image
+};
+
+// Turns labelled feedback into a new dataset version: the dataset's latest
+// version plus one image per corrected prediction (its kept image and the
+// feedback boxes) in `split`. Marks the feedback exported.
+Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws,
+                                                  const FeedbackExportOptions& options);
 
 Result<AuditEntry> RunRollbackJob(Workspace& ws, const std::string& name, const std::string& alias,
                                   const std::string& actor, const std::string& reason);

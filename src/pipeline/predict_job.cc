@@ -9,9 +9,7 @@
 
 namespace detops {
 namespace fs = std::filesystem;
-namespace {
-
-void Draw(cv::Mat& img, const std::vector<Detection>& dets) {
+void DrawDetections(cv::Mat& img, const std::vector<Detection>& dets) {
   static const cv::Scalar kColours[] = {{0, 200, 255}, {255, 80, 80}, {80, 255, 80},
                                         {255, 0, 255}, {0, 255, 255}, {255, 255, 0}};
   int thick = std::max(1, std::min(img.cols, img.rows) / 300);
@@ -29,8 +27,6 @@ void Draw(cv::Mat& img, const std::vector<Detection>& dets) {
                 cv::LINE_AA);
   }
 }
-
-}  // namespace
 
 Json PredictionsToJson(const std::vector<ImagePrediction>& predictions) {
   Json out = Json::array();
@@ -92,7 +88,7 @@ Result<std::vector<ImagePrediction>> RunPredictJob(Workspace& ws, const PredictJ
     p.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     p.detections = dets[0];
     if (!o.out.empty()) {
-      Draw(*img, p.detections);
+      DrawDetections(*img, p.detections);
       fs::path dst = fs::path(o.out) / f.filename();
       dst.replace_extension(".jpg");
       cv::imwrite(dst.string(), *img);

@@ -150,6 +150,45 @@ CREATE TABLE model_audit (
 );
 CREATE INDEX model_audit_name ON model_audit(name, seq);
 )sql",
+    // 4: serving (src/serve, src/monitor): the prediction log, feedback
+    // (corrected boxes for a prediction) and API tokens (hashed).
+    R"sql(
+CREATE TABLE predictions (
+  id TEXT PRIMARY KEY,
+  at TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  model_name TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  profile_json TEXT NOT NULL,
+  embedding_json TEXT NOT NULL,
+  detections_json TEXT NOT NULL,
+  queue_ms DOUBLE PRECISION NOT NULL,
+  inference_ms DOUBLE PRECISION NOT NULL,
+  total_ms DOUBLE PRECISION NOT NULL,
+  image_blob TEXT NOT NULL
+);
+CREATE INDEX predictions_time ON predictions(at_ms);
+CREATE INDEX predictions_model ON predictions(model_name, model_version, at_ms);
+CREATE TABLE feedback (
+  id INTEGER PRIMARY KEY,
+  prediction_id TEXT NOT NULL,
+  at TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  boxes_json TEXT NOT NULL,
+  exported_to TEXT NOT NULL
+);
+CREATE INDEX feedback_prediction ON feedback(prediction_id);
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  secret_sha TEXT NOT NULL,
+  role TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  revoked_at TEXT NOT NULL
+);
+)sql",
 };
 
 }  // namespace

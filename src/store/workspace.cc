@@ -83,6 +83,9 @@ Result<int> Workspace::CollectGarbage() {
   for (const SqlRow& r : artifacts) live.insert(r.Text(0));
   ASSIGN_OR_RETURN(auto models,
                    db_->Query("SELECT weights_blob, profile_blob FROM model_versions"));
+  ASSIGN_OR_RETURN(auto kept,
+                   db_->Query("SELECT image_blob FROM predictions WHERE image_blob <> ''"));
+  for (const SqlRow& r : kept) live.insert(r.Text(0));
   for (const SqlRow& r : models) {
     live.insert(r.Text(0));
     live.insert(r.Text(1));

@@ -1,0 +1,270 @@
+// POST /v1/predict and /v1/predict/batch, and the batch runner behind them.
+
+#include <cmath>
+#include <random>
+
+#include "data/image_profile.h"
+#include "serve/server_internal.h"
+
+namespace detops::serve {
+namespace {
+
+double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// Rounded to `unit` (a power of ten below 1), printed without binary noise.
+double Round(double v, double unit) {
+  const double scale = std::round(1 / unit);
+  return std::round(v * scale) / scale;
+}
+
+// conf, iou, max_det from the query; InvalidInput naming the bad one.
+Result<PredictOptions> ReadOptions(const httplib::Request& req) {
+  PredictOptions o;
+  auto number = [&](const char* key, double lo, double hi, double& out) -> Status {
+    if (!req.has_param(key)) return Status::Ok();
+    const std::string text = req.get_param_value(key);
+    try {
+      size_t used = 0;
+      double v = std::stod(text, &used);
+      if (used != text.size() || !(v >= lo && v <= hi)) throw std::exception();
+      out = v;
+      return Status::Ok();
+    } catch (const std::exception&) {
+      return Status::InvalidInput(std::string("query parameter ") + key + "='" + text +
+                                  "': expected a number in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
+    }
+  };
+  double conf = o.conf, iou = o.iou, max_det = o.max_det;
+  RETURN_IF_ERROR(number("conf", 0, 1, conf));
+  RETURN_IF_ERROR(number("iou", 0, 1, iou));
+  RETURN_IF_ERROR(number("max_det", 1, 1000, max_det));
+  if (max_det != std::floor(max_det)) return Status::InvalidInput("max_det must be an integer");
+  o.conf = static_cast<float>(conf);
+  o.iou = static_cast<float>(iou);
+  o.max_det = static_cast<int>(max_det);
+  return o;
+}
+
+bool KeepImage(double rate) {
+  if (rate <= 0) return false;
+  if (rate >= 1) return true;
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::uniform_real_distribution<double>(0, 1)(rng) < rate;
+}
+
+}  // namespace
+
+std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>& jobs) {
+  const auto taken = Clock::now();
+  std::shared_ptr<LoadedModel> model = host_->Current();
+  std::vector<Result<PredictOutcome>> out(jobs.size(), Status::Internal("not run"));
+  // Requests may ask for other NMS settings: one forward pass per distinct
+  // (iou, max_det), at the lowest confidence asked, then each request's own
+  // threshold. Nearly always a single group.
+  std::vector<bool> done(jobs.size(), false);
+  for (size_t first = 0; first < jobs.size(); ++first) {
+    if (done[first]) continue;
+    std::vector<size_t> group;
+    PredictOptions po = jobs[first].options;
+    for (size_t i = first; i < jobs.size(); ++i) {
+      if (!done[i] && jobs[i].options.iou == po.iou && jobs[i].options.max_det == po.max_det) {
+        group.push_back(i);
+        done[i] = true;
+        po.conf = std::min(po.conf, jobs[i].options.conf);
+      }
+    }
+    std::vector<cv::Mat> images;
+    for (size_t i : group) images.push_back(jobs[i].bgr);
+    std::vector<std::vector<float>> embeddings;
+    const auto t0 = Clock::now();
+    Result<std::vector<std::vector<Detection>>> dets = Status::Internal("not run");
+    {
+      std::lock_guard lock(model->predict_mu);
+      dets = model->detector->Predict(images, po, &embeddings);
+    }
+    const double infer_ms = Ms(Clock::now() - t0);
+    for (size_t k = 0; k < group.size(); ++k) {
+      const size_t i = group[k];
+      if (!dets.ok()) {
+        out[i] = dets.status();
+        continue;
+      }
+      PredictOutcome r;
+      r.model = model;
+      for (Detection& d : (*dets)[k]) {
+        if (d.score >= jobs[i].options.conf) r.detections.push_back(std::move(d));
+      }
+      r.embedding = std::move(embeddings[k]);
+      r.queue_ms = Ms(taken - jobs[i].queued);
+      r.inference_ms = infer_ms;
+      r.batch_size = static_cast<int>(jobs.size());
+      out[i] = std::move(r);
+    }
+  }
+  return out;
+}
+
+Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions& options,
+                                    Clock::time_point start) {
+  auto model = host_->Current();
+  const auto t0 = Clock::now();
+  DecodeLimits limits{o_.max_pixels, o_.max_side};
+  ASSIGN_OR_RETURN(DecodedImage img, DecodeImage(bytes, model->version.spec.imgsz, limits));
+  const double decode_ms = Ms(Clock::now() - t0);
+  m_.decode_seconds->Observe(decode_ms / 1000);
+  PredictJob job{img.bgr, options, Clock::now()};
+  auto submitted = batcher_->Submit(std::move(job));
+  if (!submitted.ok()) {
+    m_.rejected_full->Inc();
+    return submitted.status();
+  }
+  ASSIGN_OR_RETURN(PredictOutcome r, submitted->get());
+  const double total_ms = Ms(Clock::now() - start);
+
+  PredictionRecord rec;
+  rec.id = NewPredictionId();
+  rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  rec.model_name = r.model->version.name;
+  rec.model_version = r.model->version.version;
+  rec.width = img.width;
+  rec.height = img.height;
+  Json dets = Json::array();
+  bool low = false;
+  for (const Detection& d : r.detections) {
+    LoggedDetection l;
+    l.class_name = d.class_name;
+    l.class_id = d.class_id;
+    l.score = d.score;
+    // Back to the original's pixels (the decode may have been reduced).
+    l.x1 = std::clamp(d.x1 * img.scale, 0.0, double(img.width));
+    l.y1 = std::clamp(d.y1 * img.scale, 0.0, double(img.height));
+    l.x2 = std::clamp(d.x2 * img.scale, 0.0, double(img.width));
+    l.y2 = std::clamp(d.y2 * img.scale, 0.0, double(img.height));
+    dets.push_back(
+        {{"class", l.class_name},
+         {"class_id", l.class_id},
+         {"score", Round(l.score, 1e-4)},
+         {"box", {Round(l.x1, 0.1), Round(l.y1, 0.1), Round(l.x2, 0.1), Round(l.y2, 0.1)}}});
+    m_.detections->With({l.class_name}).Inc();
+    low = low || d.score < o_.low_confidence;
+    rec.detections.push_back(std::move(l));
+  }
+  if (low) m_.low_confidence->Inc();
+  m_.predictions->Inc();
+  ++predictions_;
+  ImageProfile p = ProfileDecodedImage(img.bgr);
+  rec.profile = {p.brightness, p.contrast, p.sharpness, p.mean_b, p.mean_g, p.mean_r};
+  rec.embedding = std::move(r.embedding);
+  rec.queue_ms = r.queue_ms;
+  rec.inference_ms = r.inference_ms;
+  rec.total_ms = total_ms;
+  if (KeepImage(o_.keep_image_rate)) rec.image_bytes = std::string(bytes);
+  Json j = {{"id", rec.id},
+            {"model", {{"name", rec.model_name}, {"version", rec.model_version}}},
+            {"image", {{"width", img.width}, {"height", img.height}, {"format", img.format}}},
+            {"detections", std::move(dets)},
+            {"timings_ms",
+             {{"decode", Round(decode_ms, 0.01)},
+              {"queue", Round(r.queue_ms, 0.01)},
+              {"inference", Round(r.inference_ms, 0.01)},
+              {"batch_size", r.batch_size},
+              {"total", Round(total_ms, 0.01)}}}};
+  log_->Append(std::move(rec));
+  return j;
+}
+
+void ServerImpl::Predict(const httplib::Request& req, httplib::Response& res) {
+  const auto start = Clock::now();
+  if (o_.tokens_for_reads && !Authorize(req, res, TokenRole::kReader, nullptr)) return;
+  if (!ready_) return SendError(res, 503, "unavailable", "shutting down");
+  auto options = ReadOptions(req);
+  if (!options.ok()) return SendError(res, 400, "bad_request", options.status().message());
+  std::string_view body;
+  if (req.is_multipart_form_data()) {
+    const httplib::MultipartFormData* part = nullptr;
+    for (const char* field : {"file", "image"}) {
+      if (req.has_file(field)) {
+        part = &req.files.find(field)->second;
+        break;
+      }
+    }
+    if (!part) {
+      return SendError(res, 400, "bad_request",
+                       "multipart body without a \"file\" field holding the image");
+    }
+    body = part->content;
+  } else {
+    const std::string type = req.get_header_value("Content-Type");
+    if (!IsImageMediaType(type)) {
+      return SendError(res, 415, "unsupported_media_type",
+                       "Content-Type '" + type +
+                           "': send image/jpeg, image/png, image/webp or multipart/form-data");
+    }
+    body = req.body;
+  }
+  auto j = PredictOne(body, *options, start);
+  if (!j.ok()) {
+    int status = HttpStatusFor(j.status());
+    if (status == 503) res.set_header("Retry-After", "1");
+    return SendError(res, status, ErrorCodeFor(status), j.status().message());
+  }
+  res.set_content(j->dump(), "application/json");
+}
+
+void ServerImpl::PredictBatch(const httplib::Request& req, httplib::Response& res) {
+  const auto start = Clock::now();
+  if (o_.tokens_for_reads && !Authorize(req, res, TokenRole::kReader, nullptr)) return;
+  if (!ready_) return SendError(res, 503, "unavailable", "shutting down");
+  auto options = ReadOptions(req);
+  if (!options.ok()) return SendError(res, 400, "bad_request", options.status().message());
+  if (!req.is_multipart_form_data()) {
+    return SendError(res, 415, "unsupported_media_type",
+                     "send the images as multipart/form-data, one file part each");
+  }
+  std::vector<const httplib::MultipartFormData*> parts;
+  for (const auto& [name, part] : req.files) {
+    if (!part.filename.empty() || name == "file" || name == "files" || name == "image") {
+      parts.push_back(&part);
+    }
+  }
+  if (parts.empty()) return SendError(res, 400, "bad_request", "no file parts in the body");
+  if (static_cast<int>(parts.size()) > o_.max_batch_images) {
+    return SendError(res, 413, "payload_too_large",
+                     std::to_string(parts.size()) + " images; the limit is " +
+                         std::to_string(o_.max_batch_images) + " per batch request");
+  }
+  // Decode and queue all first, so that the batcher sees them together.
+  std::vector<std::future<Result<Json>>> pending;
+  for (const auto* part : parts) {
+    pending.push_back(std::async(std::launch::async, [this, part, &options, start] {
+      return PredictOne(part->content, *options, start);
+    }));
+  }
+  Json results = Json::array();
+  int failed = 0;
+  for (size_t i = 0; i < pending.size(); ++i) {
+    auto j = pending[i].get();
+    if (j.ok()) {
+      (*j)["file"] = parts[i]->filename;
+      results.push_back(std::move(*j));
+    } else {
+      ++failed;
+      int status = HttpStatusFor(j.status());
+      results.push_back({{"file", parts[i]->filename},
+                         {"error",
+                          {{"code", ErrorCodeFor(status)},
+                           {"status", status},
+                           {"message", j.status().message()}}}});
+    }
+  }
+  Json out = {{"results", std::move(results)},
+              {"images", parts.size()},
+              {"failed", failed},
+              {"total_ms", Round(Ms(Clock::now() - start), 0.01)}};
+  res.set_content(out.dump(), "application/json");
+}
+
+}  // namespace detops::serve

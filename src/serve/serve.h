@@ -1,0 +1,121 @@
+#pragma once
+// Public header of the serve module: `detops serve`, the HTTP face of the
+// registry's production model.
+//
+// Layers: HTTP (cpp-httplib, a thread per connection) -> routes (JSON <->
+// types; images decoded on the connection's thread) -> a bounded queue ->
+// the dynamic batcher (groups requests up to batch_max_size or
+// batch_max_delay_us) -> the model host (one model, hot-swapped when its
+// registry alias moves). Every prediction goes to the prediction log
+// (asynchronous; drops counted in /metrics). Writes (feedback, promotion,
+// rollback) need a bearer token (serve/tokens.h).
+//
+// Routes:
+//   POST /v1/predict          raw JPEG/PNG/WebP body or multipart (field "file");
+//                             query conf, iou, max_det
+//   POST /v1/predict/batch    multipart, several files
+//   POST /v1/feedback         {"prediction_id", "boxes": [{"class", "box": [x1,y1,x2,y2]}]}
+//   GET  /v1/models           the served version and the registry's versions
+//   POST /v1/models/{name}/versions/{v}/promote   {"to", "reason", "force"}  (admin)
+//   POST /v1/models/{name}/rollback               {"alias", "reason"}        (admin)
+//   GET  /healthz, /readyz, /metrics
+// Errors are JSON {"error": {"code", "message"}} with 400, 401, 403, 404,
+// 409, 413, 415 or 503 (with Retry-After).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <filesystem>
+#include <vector>
+
+#include "core/core.h"
+#include "ml/ml.h"
+#include "monitor/monitor.h"
+#include "serve/tokens.h"
+#include "store/store.h"
+
+namespace detops {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // loopback unless told otherwise
+  int port = 8080;                 // 0: any free port (see Server::port)
+  std::string model;               // registry model name
+  std::string alias = "production";
+  int version = 0;  // serve this fixed version instead of following the alias
+  std::string device = "cpu";
+  int threads = 2;  // intra-op threads of the model
+  size_t batch_max_size = 8;
+  int64_t batch_max_delay_us = 2000;
+  size_t queue_max = 64;  // queued images beyond this get 503
+  int http_threads = 64;  // connection threads
+  size_t max_body_bytes = 32u << 20;
+  int64_t max_pixels = 40'000'000;  // decompression-bomb guard, from the header
+  int max_side = 16384;
+  int max_batch_images = 32;      // files in one /v1/predict/batch
+  int poll_ms = 1000;             // how often the alias is checked for a new version
+  double keep_image_rate = 0;     // fraction of request images kept for labelling
+  double low_confidence = 0.5;    // detections below this score count as low-confidence
+  bool tokens_for_reads = false;  // predict and models need a reader token too
+  std::string tls_cert, tls_key;  // both set: HTTPS
+  PredictionLogOptions log;
+  std::string log_file;  // access and event log ("" = stderr)
+};
+
+struct ServerStats {
+  int64_t requests = 0, predictions = 0, errors = 0, swaps = 0;
+  int64_t log_written = 0, log_dropped = 0;
+};
+
+class Server {
+ public:
+  // Loads the model, binds, and starts serving on background threads.
+  // NotFound when the model or its alias is missing; Unavailable when the
+  // address cannot be bound.
+  static Result<std::unique_ptr<Server>> Start(Workspace& ws, const ServerOptions& options);
+  virtual ~Server() = default;
+  virtual int port() const = 0;
+  // Graceful stop: /readyz turns 503, no new connections, requests already
+  // queued finish, the prediction log is flushed. Idempotent.
+  virtual void Stop() = 0;
+  // Blocks until Stop has finished.
+  virtual void Wait() = 0;
+  virtual ServerStats stats() const = 0;
+};
+
+}  // namespace detops
+
+namespace detops {
+
+// ---- client: what `detops client` sends ----
+
+struct ClientOptions {
+  std::string token;  // bearer token ("" = none)
+  int timeout_s = 60;
+  std::string query;       // extra query string for predict ("conf=0.4&iou=0.5")
+  bool verify_tls = true;  // HTTPS: check the server's certificate
+  std::string ca_cert;     // HTTPS: a CA file to trust (a self-signed server's cert)
+};
+
+struct RemotePrediction {
+  std::string id;     // the prediction id (for feedback)
+  std::string model;  // "cars@3"
+  int width = 0, height = 0;
+  std::vector<Detection> detections;  // original pixels
+  double server_ms = 0;               // the server's total
+  double roundtrip_ms = 0;
+  std::string json;  // the server's response as sent
+};
+
+// POSTs an image file to URL/v1/predict. InvalidInput for an unreadable
+// file or a 4xx answer, Unavailable when the server cannot be reached or
+// answers 5xx; the message carries the server's error message.
+Result<RemotePrediction> ClientPredict(const std::string& url, const std::filesystem::path& image,
+                                       const ClientOptions& options);
+
+// POSTs corrected boxes for a prediction; returns the server's JSON answer.
+Result<std::string> ClientFeedback(const std::string& url, const std::string& prediction_id,
+                                   const std::vector<FeedbackBox>& boxes,
+                                   const ClientOptions& options);
+
+}  // namespace detops

@@ -1,0 +1,346 @@
+// Server life cycle: model host, batcher, prediction log, metrics, the HTTP
+// listener, graceful stop.
+
+#include <cstdio>
+
+#include "serve/server_internal.h"
+
+namespace detops {
+namespace serve {
+namespace {
+// A request runs on one connection thread from pre- to post-routing.
+thread_local Clock::time_point t_request_start;
+thread_local bool t_request_timed = false;
+}  // namespace
+
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message) {
+  res.status = status;
+  Json j = {{"error", {{"code", code}, {"message", message}}}};
+  res.set_content(j.dump(), "application/json");
+}
+
+int HttpStatusFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kInvalidInput:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+const char* ErrorCodeFor(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 409:
+      return "conflict";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "error";
+  }
+}
+
+ServerImpl::~ServerImpl() {
+  Stop();
+  if (log_file_) std::fclose(log_file_);
+}
+
+void ServerImpl::Log(const std::string& line) {
+  std::lock_guard lock(log_mu_);
+  FILE* f = log_file_ ? log_file_ : stderr;
+  std::fprintf(f, "%s %s\n", NowIso8601().c_str(), line.c_str());
+  std::fflush(f);
+}
+
+Status ServerImpl::InitMetrics() {
+  MetricsRegistry& r = m_.registry;
+  ASSIGN_OR_RETURN(m_.requests,
+                   r.AddCounter("detops_http_requests_total",
+                                "HTTP requests by route and status code", {"route", "status"}));
+  ASSIGN_OR_RETURN(m_.request_seconds,
+                   r.AddHistogram("detops_http_request_duration_seconds",
+                                  "Time from the request's arrival to its response, by route",
+                                  {"route"}, LatencyBuckets()));
+  ASSIGN_OR_RETURN(auto queue, r.AddHistogram("detops_queue_wait_seconds",
+                                              "Time an image waited in the batching queue", {},
+                                              LatencyBuckets()));
+  m_.queue_seconds = &queue->With({});
+  ASSIGN_OR_RETURN(auto infer,
+                   r.AddHistogram("detops_inference_seconds",
+                                  "Forward pass and NMS time of one batch", {}, LatencyBuckets()));
+  m_.inference_seconds = &infer->With({});
+  ASSIGN_OR_RETURN(auto decode, r.AddHistogram("detops_decode_seconds",
+                                               "Image decode time on the connection thread", {},
+                                               LatencyBuckets()));
+  m_.decode_seconds = &decode->With({});
+  ASSIGN_OR_RETURN(auto batch, r.AddHistogram("detops_batch_size", "Images per model batch", {},
+                                              BatchSizeBuckets(o_.batch_max_size)));
+  m_.batch_size = &batch->With({});
+  ASSIGN_OR_RETURN(auto depth,
+                   r.AddGauge("detops_queue_depth", "Images waiting for the model now"));
+  depth->SetCallback(
+      {}, [this] { return batcher_ ? static_cast<double>(batcher_->queue_depth()) : 0.0; });
+  ASSIGN_OR_RETURN(m_.model_info,
+                   r.AddGauge("detops_model_info", "The model version being served (value 1)",
+                              {"model", "version"}));
+  ASSIGN_OR_RETURN(m_.detections, r.AddCounter("detops_detections_total",
+                                               "Detections returned, by class", {"class"}));
+  ASSIGN_OR_RETURN(auto low, r.AddCounter("detops_low_confidence_predictions_total",
+                                          "Predictions with a detection scored below the "
+                                          "low-confidence threshold"));
+  m_.low_confidence = &low->With({});
+  ASSIGN_OR_RETURN(auto preds, r.AddCounter("detops_predictions_total", "Images predicted"));
+  m_.predictions = &preds->With({});
+  ASSIGN_OR_RETURN(auto swaps,
+                   r.AddCounter("detops_model_swaps_total", "Hot swaps to a new model version"));
+  m_.swaps = &swaps->With({});
+  ASSIGN_OR_RETURN(auto full, r.AddCounter("detops_queue_rejected_total",
+                                           "Images refused with 503 because the queue was full"));
+  m_.rejected_full = &full->With({});
+  ASSIGN_OR_RETURN(auto written, r.AddGauge("detops_prediction_log_written_total",
+                                            "Prediction log rows written"));
+  written->SetCallback({}, [this] { return log_ ? static_cast<double>(log_->written()) : 0.0; });
+  ASSIGN_OR_RETURN(auto dropped,
+                   r.AddGauge("detops_prediction_log_dropped_total",
+                              "Prediction log rows dropped because the store fell behind"));
+  dropped->SetCallback({}, [this] { return log_ ? static_cast<double>(log_->dropped()) : 0.0; });
+  ASSIGN_OR_RETURN(auto ready, r.AddGauge("detops_ready", "1 when the server takes predictions"));
+  ready->SetCallback({}, [this] { return ready_ ? 1.0 : 0.0; });
+  return Status::Ok();
+}
+
+Status ServerImpl::Init() {
+  if (!o_.log_file.empty()) {
+    log_file_ = std::fopen(o_.log_file.c_str(), "a");
+    if (!log_file_) return Status::IOError("cannot open log file " + o_.log_file);
+  }
+  RETURN_IF_ERROR(InitMetrics());
+  ASSIGN_OR_RETURN(registry_, Registry::Open(ws_));
+  ASSIGN_OR_RETURN(log_, PredictionLog::Open(ws_, o_.log));
+  ModelHostOptions ho;
+  ho.name = o_.model;
+  ho.alias = o_.alias;
+  ho.version = o_.version;
+  ho.detector = {o_.device, o_.threads};
+  ho.poll_ms = o_.poll_ms;
+  ASSIGN_OR_RETURN(
+      host_, ModelHost::Start(ws_, ho, [this](const ModelVersion* from, const ModelVersion& to) {
+        if (from) {
+          m_.model_info->SetCallback({from->name, std::to_string(from->version)}, nullptr);
+          m_.swaps->Inc();
+          ++swaps_;
+          Log("model " + from->Ref() + " -> " + to.Ref() + " (hot swap)");
+        } else {
+          Log("model " + to.Ref() + " loaded");
+        }
+        m_.model_info->SetCallback({to.name, std::to_string(to.version)}, [] { return 1.0; });
+      }));
+  BatcherOptions bo;
+  bo.batch_max_size = o_.batch_max_size;
+  bo.batch_max_delay_us = o_.batch_max_delay_us;
+  bo.queue_max = o_.queue_max;
+  bo.workers = 1;  // one model, its intra-op threads use the cores
+  batcher_ = std::make_unique<Batcher<PredictJob, PredictOutcome>>(
+      bo, [this](std::vector<PredictJob>& jobs) { return RunBatch(jobs); },
+      [this](const BatchInfo& info) {
+        m_.batch_size->Observe(static_cast<double>(info.size));
+        m_.inference_seconds->Observe(info.run_time.count() / 1e6);
+        for (auto w : info.queue_waits) m_.queue_seconds->Observe(w.count() / 1e6);
+      });
+
+  if (!o_.tls_cert.empty() || !o_.tls_key.empty()) {
+    if (o_.tls_cert.empty() || o_.tls_key.empty()) {
+      return Status::InvalidInput("TLS needs both --tls-cert and --tls-key");
+    }
+    auto tls = std::make_unique<httplib::SSLServer>(o_.tls_cert.c_str(), o_.tls_key.c_str());
+    if (!tls->is_valid()) {
+      return Status::InvalidInput("cannot use the TLS certificate " + o_.tls_cert + " and key " +
+                                  o_.tls_key);
+    }
+    http_ = std::move(tls);
+  } else {
+    http_ = std::make_unique<httplib::Server>();
+  }
+  const int pool = std::max(2, o_.http_threads);
+  http_->new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<size_t>(pool)); };
+  http_->set_payload_max_length(o_.max_body_bytes);
+  http_->set_keep_alive_max_count(100000);
+  http_->set_keep_alive_timeout(30);
+  http_->set_read_timeout(30, 0);
+  http_->set_write_timeout(30, 0);
+  AddRoutes();
+  if (o_.port == 0) {
+    port_ = http_->bind_to_any_port(o_.host);
+  } else {
+    port_ = http_->bind_to_port(o_.host, o_.port) ? o_.port : -1;
+  }
+  if (port_ <= 0) {
+    return Status::Unavailable("cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
+                               " (in use, or not an address of this machine)");
+  }
+  listener_ = std::thread([this] { http_->listen_after_bind(); });
+  ready_ = true;
+  Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
+      ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
+      std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
+      " us queue " + std::to_string(o_.queue_max));
+  return Status::Ok();
+}
+
+void ServerImpl::AddRoutes() {
+  httplib::Server& s = *http_;
+  // Every response is counted and timed by route; unmatched paths share one
+  // label so that scanners cannot blow up the metric's cardinality.
+  s.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
+    t_request_start = Clock::now();
+    t_request_timed = true;
+    ++requests_;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  s.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    std::string route = "other";
+    if (!req.matches.empty()) {
+      route = req.path;
+      if (route.rfind("/v1/models/", 0) == 0) {
+        route = route.find("/promote") != std::string::npos ? "/v1/models/{name}/promote"
+                                                            : "/v1/models/{name}/rollback";
+      }
+    }
+    m_.requests->With({route, std::to_string(res.status)}).Inc();
+    if (t_request_timed) {
+      t_request_timed = false;
+      m_.request_seconds->With({route}).Observe(
+          std::chrono::duration<double>(Clock::now() - t_request_start).count());
+    }
+    if (res.status >= 500) ++errors_;
+  });
+  // Errors httplib produces itself (404, 413, 400 on a bad request line)
+  // get the same JSON body as ours.
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    std::string message = res.status == 413   ? "the body exceeds the server's size limit"
+                          : res.status == 404 ? "no such route"
+                                              : "the request could not be handled";
+    SendError(res, res.status, ErrorCodeFor(res.status), message);
+  });
+  s.set_exception_handler(
+      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        Log("internal error on " + req.path + ": " + what);
+        SendError(res, 500, "internal", "internal error: " + what);
+      });
+
+  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(R"({"status":"ok"})", "application/json");
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    auto m = host_ ? host_->Current() : nullptr;
+    if (!ready_ || !m) {
+      SendError(res, 503, "unavailable", "not ready: no model loaded or shutting down");
+      return;
+    }
+    Json j = {{"ready", true}, {"model", m->version.Ref()}};
+    res.set_content(j.dump(), "application/json");
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(m_.registry.Render(), kPrometheusContentType);
+  });
+  s.Post("/v1/predict", [this](const httplib::Request& q, httplib::Response& r) { Predict(q, r); });
+  s.Post("/v1/predict/batch",
+         [this](const httplib::Request& q, httplib::Response& r) { PredictBatch(q, r); });
+  s.Post("/v1/feedback",
+         [this](const httplib::Request& q, httplib::Response& r) { Feedback(q, r); });
+  s.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& r) { Models(q, r); });
+  s.Post(R"(/v1/models/([A-Za-z0-9][A-Za-z0-9._-]*)/versions/([0-9]+)/promote)",
+         [this](const httplib::Request& q, httplib::Response& r) { Promote(q, r); });
+  s.Post(R"(/v1/models/([A-Za-z0-9][A-Za-z0-9._-]*)/rollback)",
+         [this](const httplib::Request& q, httplib::Response& r) { Rollback(q, r); });
+}
+
+void ServerImpl::Stop() {
+  {
+    std::unique_lock lock(stop_mu_);
+    if (stopping_) {
+      stopped_cv_.wait(lock, [this] { return stopped_; });
+      return;
+    }
+    stopping_ = true;
+  }
+  ready_ = false;
+  // No new connections; the handlers running finish (their images are in
+  // the batcher, which still runs), then the listener returns.
+  if (http_) http_->stop();
+  if (listener_.joinable()) listener_.join();
+  if (batcher_) batcher_->Shutdown();
+  if (log_) {
+    Status s = log_->Flush();
+    if (!s.ok()) Log("prediction log: " + s.message());
+  }
+  host_.reset();
+  Log("stopped after " + std::to_string(requests_.load()) + " requests, " +
+      std::to_string(predictions_.load()) + " predictions");
+  {
+    std::lock_guard lock(stop_mu_);
+    stopped_ = true;
+  }
+  stopped_cv_.notify_all();
+}
+
+void ServerImpl::Wait() {
+  std::unique_lock lock(stop_mu_);
+  stopped_cv_.wait(lock, [this] { return stopped_; });
+}
+
+ServerStats ServerImpl::stats() const {
+  ServerStats s;
+  s.requests = requests_;
+  s.predictions = predictions_;
+  s.errors = errors_;
+  s.swaps = swaps_;
+  if (log_) {
+    s.log_written = log_->written();
+    s.log_dropped = log_->dropped();
+  }
+  return s;
+}
+
+}  // namespace serve
+
+Result<std::unique_ptr<Server>> Server::Start(Workspace& ws, const ServerOptions& options) {
+  if (options.model.empty()) return Status::InvalidInput("serve needs a model name (--model)");
+  auto s = std::make_unique<serve::ServerImpl>(ws, options);
+  Status st = s->Init();
+  if (!st.ok()) {
+    s->Stop();
+    return st;
+  }
+  return std::unique_ptr<Server>(std::move(s));
+}
+
+}  // namespace detops

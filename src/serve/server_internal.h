@@ -1,0 +1,115 @@
+#pragma once
+// The server's parts, shared by server.cc (life cycle, metrics) and the
+// route files. Internal to serve.
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "serve/batcher.h"
+#include "serve/decode.h"
+#include "serve/metrics.h"
+#include "serve/model_host.h"
+#include "serve/serve.h"
+
+namespace detops::serve {
+
+using Clock = std::chrono::steady_clock;
+
+// One image through the batcher.
+struct PredictJob {
+  cv::Mat bgr;
+  PredictOptions options;
+  Clock::time_point queued;
+};
+
+struct PredictOutcome {
+  std::shared_ptr<LoadedModel> model;  // the version that answered
+  std::vector<Detection> detections;   // in `bgr` pixels
+  std::vector<float> embedding;
+  double queue_ms = 0, inference_ms = 0;
+  int batch_size = 0;
+};
+
+// Metrics the routes update (children looked up once).
+struct ServerMetrics {
+  MetricsRegistry registry;
+  CounterFamily* requests = nullptr;           // route, status
+  HistogramFamily* request_seconds = nullptr;  // route
+  Histogram* queue_seconds = nullptr;
+  Histogram* inference_seconds = nullptr;
+  Histogram* decode_seconds = nullptr;
+  Histogram* batch_size = nullptr;
+  CounterFamily* detections = nullptr;  // class
+  Counter* low_confidence = nullptr;
+  Counter* predictions = nullptr;
+  Counter* swaps = nullptr;
+  Counter* rejected_full = nullptr;
+  GaugeFamily* model_info = nullptr;  // model, version
+};
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(Workspace& ws, ServerOptions options) : ws_(ws), o_(std::move(options)) {}
+  ~ServerImpl() override;
+  Status Init();
+  int port() const override { return port_; }
+  void Stop() override;
+  void Wait() override;
+  ServerStats stats() const override;
+
+ private:
+  Status InitMetrics();
+  void AddRoutes();
+  void Log(const std::string& line);
+
+  // Routes (routes_predict.cc, routes_admin.cc).
+  void Predict(const httplib::Request& req, httplib::Response& res);
+  void PredictBatch(const httplib::Request& req, httplib::Response& res);
+  void Feedback(const httplib::Request& req, httplib::Response& res);
+  void Models(const httplib::Request& req, httplib::Response& res);
+  void Promote(const httplib::Request& req, httplib::Response& res);
+  void Rollback(const httplib::Request& req, httplib::Response& res);
+
+  // Shared route helpers.
+  // Checks the bearer token for `need`; on failure fills `res` (401/403).
+  bool Authorize(const httplib::Request& req, httplib::Response& res, TokenRole need,
+                 std::string* actor);
+  // Decodes, queues and waits for one image; the JSON of one result, or a
+  // Status (InvalidInput: 400, Unavailable: 503).
+  Result<Json> PredictOne(std::string_view bytes, const PredictOptions& options,
+                          Clock::time_point start);
+  std::vector<Result<PredictOutcome>> RunBatch(std::vector<PredictJob>& jobs);
+
+  Workspace& ws_;
+  const ServerOptions o_;
+  std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<ModelHost> host_;
+  std::unique_ptr<Batcher<PredictJob, PredictOutcome>> batcher_;
+  std::unique_ptr<PredictionLog> log_;
+  std::unique_ptr<Registry> registry_;
+  ServerMetrics m_;
+  int port_ = 0;
+  std::thread listener_;
+  std::atomic<bool> ready_{false};
+  std::atomic<int64_t> requests_{0}, predictions_{0}, errors_{0}, swaps_{0};
+  std::mutex stop_mu_;  // guards stopped_, stopping_
+  std::condition_variable stopped_cv_;
+  bool stopping_ = false, stopped_ = false;
+  std::mutex log_mu_;  // serializes event lines
+  FILE* log_file_ = nullptr;
+};
+
+// {"error": {"code": "...", "message": "..."}} with `status`.
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message);
+// The HTTP status for a Status code.
+int HttpStatusFor(const Status& s);
+const char* ErrorCodeFor(int http_status);
+
+}  // namespace detops::serve
