@@ -18,7 +18,7 @@ packages=(
   # netlib reference BLAS; OpenBLAS (OpenMP build, like LibTorch) makes
   # batch-1 inference ~9x and training ~1.4x faster (docs/BENCHMARKS.md).
   libopenblas0-openmp
-  clang-format time
+  clang-format time curl openssl
 )
 
 missing=()

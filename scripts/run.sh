@@ -7,6 +7,11 @@
 # version 2, and validation flags the poor lighting. Model stage: train a
 # detector on version 1 (a short time budget: DETOPS_DEMO_MINUTES, default
 # 3), evaluate it on the test split, predict on a dark photo, list the runs.
+# Registry and serving: register the run as model 'cars', promote it through
+# the gates (forced with a reason when a short demo budget misses the
+# floors), serve it on 127.0.0.1, send photos with the client, send
+# corrected boxes back, stop the server (SIGTERM drains), and export the
+# feedback as a new dataset version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -57,3 +62,53 @@ dark_photo=$(ls "$work/dark/images/test"/* | head -1)
 
 step "runs"
 "$detops" -w "$ws" runs ls
+
+step "register the run as model 'cars' (weights, test metrics, reference profile)"
+"$detops" -w "$ws" models register demo-train --name cars 2>/dev/null
+
+step "promote cars@1 to staging, then production, through the default policy's gates"
+"$detops" -w "$ws" models promote cars@1 --to staging 2>/dev/null ||
+  "$detops" -w "$ws" models promote cars@1 --to staging --force \
+    --reason "demo: ${DETOPS_DEMO_MINUTES:-3}-minute training budget" 2>/dev/null
+"$detops" -w "$ws" models promote cars@1 --to production 2>/dev/null ||
+  "$detops" -w "$ws" models promote cars@1 --to production --force \
+    --reason "demo: ${DETOPS_DEMO_MINUTES:-3}-minute training budget" 2>/dev/null
+"$detops" -w "$ws" models history cars
+
+step "serve cars (production alias) on 127.0.0.1; keep every request image for labelling"
+"$detops" -w "$ws" serve --model cars --port 0 --keep-images 1 >"$work/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 300); do
+  grep -q "ready on" "$work/serve.log" && break
+  kill -0 $server 2>/dev/null || { cat "$work/serve.log"; exit 1; }
+  sleep 0.1
+done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.log" | head -1)
+echo "server: $url"
+
+step "predict with the client (annotated copies in $ws/served)"
+photos=$(ls "$work/cars/images/test"/*.jpg | head -3)
+"$detops" client predict "$url" $photos --draw "$ws/served" | tee "$work/client.out"
+
+step "the same over plain HTTP"
+first=$(echo "$photos" | head -1)
+curl -s -X POST --data-binary @"$first" -H 'Content-Type: image/jpeg' "$url/v1/predict?max_det=3"
+echo
+
+step "send corrected boxes for the first prediction (writer token)"
+token=$("$detops" -w "$ws" tokens create --role writer --name demo 2>/dev/null | grep -o 'dtk_[0-9a-f_]*')
+id=$(grep -o 'id [0-9a-f]*' "$work/client.out" | head -1 | cut -d' ' -f2)
+"$detops" client feedback "$url" "$id" --box dent,100,120,180,200 --token "$token"
+
+step "server metrics (excerpt of $url/metrics)"
+curl -s "$url/metrics" | grep -E '^detops_(http_requests_total|predictions_total|batch_size_count|model_info|queue_wait_seconds_sum|prediction_log_written_total)' || true
+
+step "stop the server (SIGTERM drains the queue and flushes the prediction log)"
+kill -TERM $server
+wait $server || true
+tail -2 "$work/serve.log"
+
+step "turn the feedback into a new dataset version"
+"$detops" -w "$ws" feedback export cars 2>/dev/null
+"$detops" -w "$ws" data ls

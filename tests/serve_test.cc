@@ -434,6 +434,49 @@ TEST_F(ServeTest, PromotionAndRollbackOverHttpNeedAnAdminToken) {
   EXPECT_NE(h.out.find("http rollback"), std::string::npos);
 }
 
+TEST_F(ServeTest, ServesHttpsWithACertificateAndKey) {
+  const fs::path cert = Dir() / "cert.pem", key = Dir() / "key.pem";
+  CommandResult gen = RunCommand(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+      "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " +
+      key.string() + " -out " + cert.string());
+  ASSERT_EQ(gen.exit_code, 0) << gen.out;
+  std::vector<std::string> argv = {testing::DetopsBin(),
+                                   "--workspace",
+                                   Ws(),
+                                   "serve",
+                                   "--model",
+                                   "cars",
+                                   "--port",
+                                   "0",
+                                   "--tls-cert",
+                                   cert.string(),
+                                   "--tls-key",
+                                   key.string()};
+  server_ = std::make_unique<ChildProcess>(argv, Dir() / "serve-tls.log");
+  ASSERT_TRUE(server_->WaitForOutput("ready on https://", 60)) << server_->Output();
+  std::smatch m;
+  std::string out = server_->Output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("ready on https://127\\.0\\.0\\.1:(\\d+)")));
+  const std::string url = "https://127.0.0.1:" + m[1].str();
+  fs::path photo = Dir() / "photo.jpg";
+  { std::ofstream(photo, std::ios::binary) << jpeg_; }
+  // Trusting the server's certificate: a prediction.
+  CommandResult ok = RunCommand(testing::DetopsBin() + " client predict " + url + " " +
+                                photo.string() + " --ca-cert " + cert.string());
+  EXPECT_EQ(ok.exit_code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("cars@1"), std::string::npos) << ok.out;
+  // Not trusting it: refused by the client, not sent in clear.
+  CommandResult untrusted =
+      RunCommand(testing::DetopsBin() + " client predict " + url + " " + photo.string());
+  EXPECT_NE(untrusted.exit_code, 0) << untrusted.out;
+  // Plain HTTP to the TLS port gets no answer.
+  httplib::Client plain("127.0.0.1", std::stoi(m[1].str()));
+  plain.set_read_timeout(5, 0);
+  auto r = plain.Get("/healthz");
+  EXPECT_TRUE(!r || r->status != 200);
+}
+
 TEST_F(ServeTest, ParallelPromotionsFromSeveralProcessesKeepAConsistentHistory) {
   // Four processes promote v1 and v2 to staging at once, several times.
   std::string cmd;

@@ -205,9 +205,10 @@ GateReport CheckGates(const TargetPolicy& policy, const GateInputs& in) {
     r.checks.push_back(c);
   }
   if (policy.require_validation) {
-    GateCheck c{"dataset validation", "passed",
+    // Warnings are findings to read, not a failed expectation.
+    GateCheck c{"dataset validation", "passed (warnings allowed)",
                 in.dataset_validation.empty() ? "unknown" : in.dataset_validation, false, 0};
-    c.passed = in.dataset_validation == "passed";
+    c.passed = in.dataset_validation == "passed" || in.dataset_validation == "warnings";
     r.checks.push_back(c);
   }
   return r;

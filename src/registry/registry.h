@@ -89,6 +89,7 @@ struct TargetPolicy {
                                                  // production on the same test set
   double max_latency_p95_ms = 0;                 // 0: no latency SLA
   bool require_validation = true;                // the dataset version passed validation
+                                                 // (warnings allowed)
 };
 
 struct PromotionPolicy {
