@@ -24,6 +24,7 @@ class TorchDetector final : public Detector {
     flops_ = ml::EstimateFlops(net_, config_.imgsz);
     net_->to(device_);
     net_->eval();
+    ml::FuseBatchNorm(net_);
   }
   const ModelConfig& config() const override { return config_; }
   int64_t parameters() const override { return parameters_; }

@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ml/ml.h"
+#include "ml/model.h"
 #include "testing/testutil.h"
 
 namespace detops {
@@ -208,3 +209,33 @@ TEST(Train, RefusesBadOptions) {
 
 }  // namespace
 }  // namespace detops
+
+namespace detops::ml {
+namespace {
+
+TEST(Model, FoldedBatchNormGivesTheSameOutputs) {
+  torch::manual_seed(3);
+  DetectorNet net(NetConfig{"n", 2});
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& b : net->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0, 0.3);
+      if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+    }
+    for (auto& p : net->named_parameters()) {
+      if (p.key().find("bn.") != std::string::npos) p.value().normal_(0.5, 0.2);
+    }
+  }
+  net->eval();
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::rand({2, 3, 128, 128});
+  HeadOutput a = net->forward(x);
+  FuseBatchNorm(net);
+  HeadOutput b = net->forward(x);
+  EXPECT_LT((a.logits - b.logits).abs().max().item<float>(), 1e-3);
+  EXPECT_LT((a.box - b.box).abs().max().item<float>(), 1e-3);
+  EXPECT_LT((a.embedding - b.embedding).abs().max().item<float>(), 1e-3);
+}
+
+}  // namespace
+}  // namespace detops::ml

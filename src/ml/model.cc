@@ -22,7 +22,7 @@ constexpr int kStrides[3] = {8, 16, 32};
 
 }  // namespace
 
-ConvBnImpl::ConvBnImpl(int in, int out, int k, int s) {
+ConvBnImpl::ConvBnImpl(int in, int out, int k, int s) : stride(s), pad(k / 2) {
   conv = register_module(
       "conv",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(s).padding(k / 2).bias(false)));
@@ -30,7 +30,18 @@ ConvBnImpl::ConvBnImpl(int in, int out, int k, int s) {
       "bn", torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(1e-3).momentum(0.03)));
 }
 
+void ConvBnImpl::Fuse() {
+  torch::NoGradGuard no_grad;
+  torch::Tensor scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+  fused_weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous();
+  fused_bias = (bn->bias - bn->running_mean * scale).contiguous();
+}
+
 torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
+  if (fused_weight.defined()) {
+    torch::Tensor y = torch::conv2d(x, fused_weight, fused_bias, stride, pad);
+    return torch::silu_(y);
+  }
   torch::Tensor y = torch::silu(bn(conv(x)));
   if (flops) {
     const auto& o = conv->options;
@@ -137,6 +148,12 @@ HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
     boxes.push_back(bx.permute({0, 2, 3, 1}).reshape({b, -1, 4}));
   }
   return {torch::cat(logits, 1), torch::cat(boxes, 1), c5.mean({2, 3})};
+}
+
+void FuseBatchNorm(DetectorNet& net) {
+  for (const auto& m : net->modules(/*include_self=*/false)) {
+    if (auto* c = m->as<ConvBnImpl>()) c->Fuse();
+  }
 }
 
 Grid MakeGrid(int size, torch::Device device) {
