@@ -17,7 +17,7 @@ namespace {
 
 struct ServeArgs {
   ServerOptions o;
-  double batch_max_delay_ms = 2;
+  double batch_max_delay_ms = 0;
 };
 
 int Serve(Globals& g, ServeArgs& a) {
@@ -170,7 +170,14 @@ void AddServeCommands(CLI::App& app, Globals& g) {
   serve->add_option("--port", o.port, "port (0: any free one)")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
-  serve->add_option("--threads", o.threads, "model intra-op threads")->capture_default_str();
+  serve->add_option("--threads", o.threads, "model intra-op threads (0: cores / workers)")
+      ->capture_default_str();
+  serve
+      ->add_option("--workers", o.workers,
+                   "batch workers, each with its own model copy (2 x --threads 1 suits 2 cores "
+                   "under load)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   serve->add_option("--device", o.device, "cpu | cuda")->capture_default_str();
   serve->add_option("--batch-max-size", o.batch_max_size, "most images in one model batch")
       ->check(CLI::Range(1, 256))

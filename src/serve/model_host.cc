@@ -7,13 +7,17 @@ namespace detops::serve {
 Result<std::shared_ptr<LoadedModel>> ModelHost::Load(const ModelVersion& v) {
   auto m = std::make_shared<LoadedModel>();
   m->version = v;
-  ASSIGN_OR_RETURN(m->detector, Detector::Load(registry_->WeightsPath(v), options_.detector));
-  if (m->detector->config().classes != v.spec.classes) {
-    return Status::Corruption(v.Ref() + ": the weights' classes differ from the registry's");
+  for (int i = 0; i < std::max(1, options_.replicas); ++i) {
+    ASSIGN_OR_RETURN(auto d, Detector::Load(registry_->WeightsPath(v), options_.detector));
+    if (d->config().classes != v.spec.classes) {
+      return Status::Corruption(v.Ref() + ": the weights' classes differ from the registry's");
+    }
+    // Warm up: the first forward pass allocates; a request should not pay it.
+    cv::Mat probe(v.spec.imgsz, v.spec.imgsz, CV_8UC3, cv::Scalar(114, 114, 114));
+    RETURN_IF_ERROR(d->Predict({probe}, PredictOptions{}).status());
+    m->replicas.push_back(std::move(d));
+    m->busy.push_back(std::make_unique<std::mutex>());
   }
-  // Warm up: the first forward pass allocates; a request should not pay it.
-  cv::Mat probe(v.spec.imgsz, v.spec.imgsz, CV_8UC3, cv::Scalar(114, 114, 114));
-  RETURN_IF_ERROR(m->detector->Predict({probe}, PredictOptions{}).status());
   return m;
 }
 

@@ -13,17 +13,34 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ml/ml.h"
 #include "registry/registry.h"
 
 namespace detops::serve {
 
+// One version, loaded `replicas` times: Detector::Predict is safe from one
+// thread at a time, so each batch worker takes a free replica.
 struct LoadedModel {
   ModelVersion version;
-  std::unique_ptr<Detector> detector;
-  // Detector::Predict is safe from one thread at a time.
-  std::mutex predict_mu;
+  std::vector<std::unique_ptr<Detector>> replicas;
+  std::vector<std::unique_ptr<std::mutex>> busy;  // one per replica
+
+  // Runs `fn(detector)` on a free replica (waits for one if all are busy).
+  template <typename Fn>
+  auto WithReplica(Fn&& fn) {
+    for (size_t round = 0;; ++round) {
+      for (size_t i = 0; i < replicas.size(); ++i) {
+        std::unique_lock lock(*busy[i], std::try_to_lock);
+        if (lock.owns_lock()) return fn(*replicas[i]);
+      }
+      if (round > 0) {
+        std::lock_guard lock(*busy[0]);
+        return fn(*replicas[0]);
+      }
+    }
+  }
 };
 
 struct ModelHostOptions {
@@ -31,6 +48,7 @@ struct ModelHostOptions {
   std::string alias = "production";  // followed for hot swap ...
   int version = 0;                   // ... unless a fixed version is given
   DetectorOptions detector;
+  int replicas = 1;    // copies of the model (one per batch worker)
   int poll_ms = 1000;  // how often the alias is read
 };
 

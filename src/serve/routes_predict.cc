@@ -79,10 +79,7 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
     std::vector<std::vector<float>> embeddings;
     const auto t0 = Clock::now();
     Result<std::vector<std::vector<Detection>>> dets = Status::Internal("not run");
-    {
-      std::lock_guard lock(model->predict_mu);
-      dets = model->detector->Predict(images, po, &embeddings);
-    }
+    dets = model->WithReplica([&](Detector& d) { return d.Predict(images, po, &embeddings); });
     const double infer_ms = Ms(Clock::now() - t0);
     for (size_t k = 0; k < group.size(); ++k) {
       const size_t i = group[k];

@@ -44,9 +44,16 @@ struct ServerOptions {
   std::string alias = "production";
   int version = 0;  // serve this fixed version instead of following the alias
   std::string device = "cpu";
-  int threads = 2;  // intra-op threads of the model
+  // Batch workers, each with its own copy of the model, and the model's
+  // intra-op threads (0: the cores / workers). On 2 cores, 2 workers x 1
+  // thread serve 1.4x the images/s of 1 worker x 2 threads over HTTP, at
+  // about the same latency for one client (docs/BENCHMARKS.md).
+  int workers = 2;
+  int threads = 0;
   size_t batch_max_size = 8;
-  int64_t batch_max_delay_us = 2000;
+  // How long the first queued image waits for others. 0: a batch is what
+  // queued while the workers were busy (no added latency at low load).
+  int64_t batch_max_delay_us = 0;
   size_t queue_max = 64;  // queued images beyond this get 503
   int http_threads = 64;  // connection threads
   size_t max_body_bytes = 32u << 20;

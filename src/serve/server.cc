@@ -1,7 +1,12 @@
 // Server life cycle: model host, batcher, prediction log, metrics, the HTTP
 // listener, graceful stop.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cstdio>
+#include <filesystem>
 
 #include "serve/server_internal.h"
 
@@ -57,6 +62,32 @@ const char* ErrorCodeFor(int status) {
       return "unavailable";
     default:
       return status >= 500 ? "internal" : "error";
+  }
+}
+
+// Debian's cpp-httplib is a compiled library built with a listen backlog of
+// 5: at 64 connections opening at once, the kernel drops SYNs and clients
+// see read errors. listen() again on the bound socket raises the backlog.
+static void RaiseListenBacklog(int port) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = 0;
+    try {
+      fd = std::stoi(e.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    int bound = addr.ss_family == AF_INET ? ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port)
+                : addr.ss_family == AF_INET6
+                    ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                    : -1;
+    if (bound == port) ::listen(fd, 1024);
   }
 }
 
@@ -141,7 +172,12 @@ Status ServerImpl::Init() {
   ho.name = o_.model;
   ho.alias = o_.alias;
   ho.version = o_.version;
-  ho.detector = {o_.device, o_.threads};
+  const int workers = std::max(1, o_.workers);
+  const int threads =
+      o_.threads > 0 ? o_.threads
+                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / workers);
+  ho.detector = {o_.device, threads};
+  ho.replicas = workers;
   ho.poll_ms = o_.poll_ms;
   ASSIGN_OR_RETURN(
       host_, ModelHost::Start(ws_, ho, [this](const ModelVersion* from, const ModelVersion& to) {
@@ -159,7 +195,7 @@ Status ServerImpl::Init() {
   bo.batch_max_size = o_.batch_max_size;
   bo.batch_max_delay_us = o_.batch_max_delay_us;
   bo.queue_max = o_.queue_max;
-  bo.workers = 1;  // one model, its intra-op threads use the cores
+  bo.workers = workers;  // each with its own model replica
   batcher_ = std::make_unique<Batcher<PredictJob, PredictOutcome>>(
       bo, [this](std::vector<PredictJob>& jobs) { return RunBatch(jobs); },
       [this](const BatchInfo& info) {
@@ -184,6 +220,10 @@ Status ServerImpl::Init() {
   const int pool = std::max(2, o_.http_threads);
   http_->new_task_queue = [pool] { return new httplib::ThreadPool(static_cast<size_t>(pool)); };
   http_->set_payload_max_length(o_.max_body_bytes);
+  // Headers and body leave in two writes; without TCP_NODELAY, Nagle's
+  // algorithm and the client's delayed ACK hold the body back ~40 ms on a
+  // kept-alive connection.
+  http_->set_tcp_nodelay(true);
   http_->set_keep_alive_max_count(100000);
   http_->set_keep_alive_timeout(30);
   http_->set_read_timeout(30, 0);
@@ -198,12 +238,14 @@ Status ServerImpl::Init() {
     return Status::Unavailable("cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
                                " (in use, or not an address of this machine)");
   }
+  RaiseListenBacklog(port_);
   listener_ = std::thread([this] { http_->listen_after_bind(); });
   ready_ = true;
   Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
       ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
       std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
-      " us queue " + std::to_string(o_.queue_max));
+      " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
+      std::to_string(threads) + " threads");
   return Status::Ok();
 }
 
