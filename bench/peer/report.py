@@ -1,0 +1,233 @@
+"""Renders bench/serve_compare.sh's results as Markdown for docs/BENCHMARKS.md.
+
+  /usr/bin/python3 bench/peer/report.py META INPROC_JSON RESULTS
+
+META: key=value lines (command, machine, ...). INPROC_JSON: serve_bench's
+Google Benchmark JSON. RESULTS: one line per point, "closed|open KIND
+SETTING key=value ...", from wrk (bench/peer/post.lua) and the open-loop
+generator (bench/peer/loadgen.cc) with the servers' peak memory.
+"""
+
+import json
+import re
+import sys
+
+GOALS = {"http": 0.9, "throughput": 1.5, "p50": 0.75, "p99": 0.5, "rss": 0.5}
+
+
+def parse_results(path):
+    rows = []
+    for line in open(path):
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        row = {"phase": parts[0], "kind": parts[1], "cfg": parts[2]}
+        for kv in parts[3:]:
+            k, _, v = kv.partition("=")
+            try:
+                row[k] = float(v)
+            except ValueError:
+                row[k] = v
+        if row["phase"] == "closed":
+            errors = sum(row.get("errors_" + e, 0) for e in ("connect", "read", "write", "status",
+                                                             "timeout"))
+            row["errors"] = errors
+            row["ok_rps"] = (row["requests"] - row.get("errors_status", 0)) / row["seconds"]
+            row["valid"] = row["requests"] > 0  # else its percentiles are 0, not fast
+        else:
+            # Latency is defined only when the server kept up: every request
+            # sent in time was answered.
+            row["valid"] = row["ok"] > 0 and row["unfinished"] == 0 and row["errors"] == 0
+        rows.append(row)
+    return rows
+
+
+def detops_cfg(cfg):
+    """(workers, threads, batch) of a detops setting "[wW]tTbB"."""
+    m = re.fullmatch(r"(?:w(\d+))?t(\d+)b(\d+)", cfg)
+    if not m:
+        return None
+    return int(m.group(1) or 1), int(m.group(2)), int(m.group(3))
+
+
+def describe(kind, cfg):
+    if kind == "detops":
+        d = detops_cfg(cfg)
+        if not d:
+            return cfg
+        w, t, b = d
+        who = f"{w} workers × {t} thread{'s' if t != 1 else ''}" if w > 1 else \
+            f"{t} thread{'s' if t != 1 else ''}"
+        return f"{who}, batch ≤ {b}"
+    m = re.fullmatch(r"w(\d+)t(\d+)", cfg)
+    if not m:
+        return cfg
+    a, b = m.groups()
+    return f"{a} worker{'s' if a != '1' else ''} × {b} torch thread{'s' if b != '1' else ''}"
+
+
+def ms(v):
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
+def lat(r, key):
+    """A latency cell: "–" for a point without answers."""
+    if r["phase"] == "closed" and not r["valid"]:
+        return "–"
+    if r["phase"] == "open" and r["ok"] == 0:
+        return "–"
+    return ms(r[key])
+
+
+def mib(kb):
+    return f"{kb / 1024:.0f}"
+
+
+def verdict(ratio, goal, at_least):
+    if ratio is None:
+        return "–"
+    met = ratio >= goal if at_least else ratio <= goal
+    return "met" if met else "**not met**"
+
+
+def main():
+    meta = dict(line.rstrip("\n").split("=", 1) for line in open(sys.argv[1]) if "=" in line)
+    inproc = {}
+    for b in json.load(open(sys.argv[2]))["benchmarks"]:
+        m = re.search(r"batch:(\d+)/threads:(\d+)", b["name"])
+        if m and b.get("run_type", "iteration") == "iteration":
+            inproc[(int(m[1]), int(m[2]))] = b
+    rows = parse_results(sys.argv[3])
+    closed = [r for r in rows if r["phase"] == "closed"]
+    opened = [r for r in rows if r["phase"] == "open"]
+    out = []
+    p = out.append
+
+    p("## Serving: `detops serve` against in-process, and against a Python peer")
+    p("")
+    p(f"`{meta['command']}` — {meta['machine']}; {meta['date']}; load average "
+      f"{meta['load']}. {meta['detops']}; peer: {meta['peer']}; BLAS {meta['blas']}. Request: POST of one "
+      f"{meta['image']} (`Content-Type: image/jpeg`); wrk with one thread for the closed "
+      f"loop, `bench/peer/loadgen.cc` (fixed rate, latency from the scheduled send) for the "
+      f"open loop; memory is the peak sum over all the server's processes while a point ran. "
+      f"detops batcher delay {meta['delay_ms']} ms.")
+    p("")
+    answers = {r["kind"]: int(r["detections"]) for r in reversed(closed) if "detections" in r}
+    if answers:
+        p("Detections in one answer: " + ", ".join(f"{k} {v}" for k, v in sorted(answers.items()))
+          + " (conf 0.25).")
+        p("")
+    p(f"Same network, same weights: {meta['port_check']}; at the served threshold: "
+      f"{meta['port_check_default'] or 'not run'}.")
+    p("")
+
+    def best(rs, key, lowest):
+        rs = [r for r in rs if key in r and (r["valid"] or not lowest)]
+        if not rs:
+            return None
+        return (min if lowest else max)(rs, key=lambda r: r[key])
+
+    by = lambda kind: [r for r in closed if r["kind"] == kind]
+    det_c, peer_c = by("detops"), by("peer")
+
+    # Goals.
+    p("| figure | detops | peer, at its best setting for the figure | ratio | goal | |")
+    p("|---|---|---|---|---|---|")
+    for cfg in sorted({r["cfg"] for r in det_c}):
+        w, t, b = detops_cfg(cfg)
+        http = best([r for r in det_c if r["cfg"] == cfg], "ok_rps", False)
+        # Against in-process at the same batch on the same number of cores.
+        ref = inproc.get((b, w * t))
+        if http and ref:
+            ratio = http["ok_rps"] / ref["items_per_second"]
+            who = f"{w} workers × {t} thread" if w > 1 else f"{t} threads"
+            p(f"| HTTP ÷ in-process images/s, batch {b}, {who} (in process: {w * t} threads) "
+              f"| {http['ok_rps']:.1f} "
+              f"({int(http['conns'])} conn.) ÷ {ref['items_per_second']:.1f} | – | {ratio:.2f} | "
+              f"≥ {GOALS['http']} | {verdict(ratio, GOALS['http'], True)} |")
+
+    def goal_row(name, d, pr, key, fmt, unit, goal, at_least, where):
+        cell = lambda r: f"{fmt(r[key])} {unit} ({where(r)})" if r else "–"
+        ratio = d[key] / pr[key] if d and pr and pr[key] > 0 else None
+        p(f"| {name} | {cell(d)} | {cell(pr)} | {'–' if ratio is None else f'{ratio:.2f}×'} | "
+          f"{'≥' if at_least else '≤'} {goal}× | {verdict(ratio, goal, at_least)} |")
+
+    conn_where = lambda r: f"{describe(r['kind'], r['cfg'])}, {int(r['conns'])} conn."
+    cfg_where = lambda r: describe(r["kind"], r["cfg"])
+    goal_row("saturated throughput", best(det_c, "ok_rps", False), best(peer_c, "ok_rps", False),
+             "ok_rps", lambda v: f"{v:.1f}", "req/s", GOALS["throughput"], True, conn_where)
+    one = lambda rs: [r for r in rs if r["conns"] == 1]
+    goal_row("p50 at one connection", best(one(det_c), "p50_ms", True),
+             best(one(peer_c), "p50_ms", True), "p50_ms", ms, "ms", GOALS["p50"], False, cfg_where)
+    d90 = best([r for r in opened if r["kind"] == "detops" and r["at"] == "peer90"], "p99_ms", True)
+    p90 = best([r for r in opened if r["kind"] == "peer" and r["at"] == "own90"], "p99_ms", True)
+    rate = f" ({p90['target_rps']:.0f} req/s)" if p90 else ""
+    goal_row(f"p99 at 90 % of the peer's saturation{rate}", d90, p90, "p99_ms", ms, "ms",
+             GOALS["p99"], False, cfg_where)
+
+    def peak(rs):  # the setting whose peak over its closed-loop points is lowest
+        per = {}
+        for r in rs:
+            if r.get("rss_kb", 0) > per.get(r["cfg"], {}).get("rss_kb", 0):
+                per[r["cfg"]] = r
+        return min(per.values(), key=lambda r: r["rss_kb"]) if per else None
+
+    goal_row("resident memory under load, all processes", peak(det_c), peak(peer_c), "rss_kb",
+             mib, "MiB", GOALS["rss"], False, cfg_where)
+    p("")
+
+    # detops' own latency curve.
+    own = [r for r in opened if r["kind"] == "detops" and r["at"] in ("own50", "own90")]
+    if own:
+        sat = best(det_c, "ok_rps", False)["ok_rps"]
+        p(f"detops at 50 % and 90 % of its own saturation ({sat:.1f} req/s), open loop:")
+        p("")
+        p("| setting | load | req/s | p50 ms | p99 ms | max ms | unanswered | peak RSS MiB |")
+        p("|---|---|---|---|---|---|---|---|")
+        for r in own:
+            p(f"| {describe('detops', r['cfg'])} | {r['at'][3:]} % ({r['target_rps']:.1f}) | "
+              f"{r['rps']:.1f} | {lat(r, 'p50_ms')} | {lat(r, 'p99_ms')} | {lat(r, 'max_ms')} | "
+              f"{int(r['unfinished'] + r['errors'])} | {mib(r['rss_kb'])} |")
+        p("")
+
+    # In process.
+    p("In process (`build/bench/serve_bench`: JPEG decode + letterbox + forward + NMS):")
+    p("")
+    p("| batch | threads | ms per batch | images/s | detections per image |")
+    p("|---|---|---|---|---|")
+    for (b, t), r in sorted(inproc.items()):
+        p(f"| {b} | {t} | {ms(r['real_time'])} | {r['items_per_second']:.1f} | "
+          f"{r.get('detections_per_image', 0):.1f} |")
+    p("")
+
+    # Every closed-loop point.
+    p("Closed loop (wrk, one thread):")
+    p("")
+    p("| server | setting | connections | req/s | p50 ms | p99 ms | errors | peak RSS MiB | "
+      "peak PSS MiB |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    for r in closed:
+        p(f"| {r['kind']} | {describe(r['kind'], r['cfg'])} | {int(r['conns'])} | "
+          f"{r['ok_rps']:.1f} | {lat(r, 'p50_ms')} | {lat(r, 'p99_ms')} | {int(r['errors'])} | "
+          f"{mib(r['rss_kb'])} | {mib(r['pss_kb'])} |")
+    p("")
+
+    # Every open-loop point.
+    names = {"own50": "50 % of own", "own90": "90 % of own", "peer90": "90 % of peer's"}
+    p("Open loop (`bench/peer/loadgen.cc`, fixed rate; saturation = the best closed-loop req/s "
+      "of that server):")
+    p("")
+    p("A point with unanswered requests did not keep up: its percentiles cover only the answered "
+      "ones, and it is left out of the best-setting choice above.")
+    p("")
+    p("| server | setting | load | target req/s | req/s | p50 ms | p99 ms | max ms | unanswered |")
+    p("|---|---|---|---|---|---|---|---|---|")
+    for r in opened:
+        p(f"| {r['kind']} | {describe(r['kind'], r['cfg'])} | {names.get(r['at'], r['at'])} | "
+          f"{r['target_rps']:.1f} | {r['rps']:.1f} | {lat(r, 'p50_ms')} | {lat(r, 'p99_ms')} | "
+          f"{lat(r, 'max_ms')} | {int(r['unfinished'] + r['errors'])} |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
