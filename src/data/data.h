@@ -109,6 +109,10 @@ DatasetDiff DiffManifests(const Manifest& a, const Manifest& b);
 
 // Writes a version as a YOLO (Ultralytics) or COCO folder into `out` (must be
 // absent or empty). Re-importing the export gives the same version id.
+// One YOLO label line, "class cx cy w h\n", for a box in normalized corners;
+// coordinates printed exactly enough to re-import to the same version.
+std::string YoloLabelLine(const Box& box);
+
 Status ExportDataset(Workspace& ws, const VersionInfo& version, const std::filesystem::path& out,
                      const std::string& format);
 

@@ -65,8 +65,7 @@ Status WriteYolo(Workspace& ws, const Manifest& m, const fs::path& out) {
     if (!e.labelled) continue;  // no label file: "not labelled", as it came
     std::string text;
     for (const Box& b : e.boxes) {
-      text += std::to_string(b.class_id) + " " + Num((b.x1 + b.x2) / 2) + " " +
-              Num((b.y1 + b.y2) / 2) + " " + Num(b.x2 - b.x1) + " " + Num(b.y2 - b.y1) + "\n";
+      text += YoloLabelLine(b);
     }
     fs::path label = out / "labels" / SplitName(e.split) / e.name;
     label.replace_extension(".txt");
@@ -117,6 +116,11 @@ Status WriteCoco(Workspace& ws, const Manifest& m, const fs::path& out) {
 }
 
 }  // namespace
+
+std::string YoloLabelLine(const Box& b) {
+  return std::to_string(b.class_id) + " " + Num((b.x1 + b.x2) / 2) + " " + Num((b.y1 + b.y2) / 2) +
+         " " + Num(b.x2 - b.x1) + " " + Num(b.y2 - b.y1) + "\n";
+}
 
 Status ExportDataset(Workspace& ws, const VersionInfo& version, const fs::path& out,
                      const std::string& format) {

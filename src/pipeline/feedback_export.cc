@@ -65,16 +65,6 @@ class WorkFolder {
   int fd_;
 };
 
-// As the exporter writes coordinates: enough decimals for the 1e-6 grid.
-std::string Num(double v) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.7f", v);
-  std::string s = buf;
-  while (s.size() > 1 && s.back() == '0') s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s == "-0" ? "0" : s;
-}
-
 Result<std::string> ExtensionFor(const std::string& format) {
   static const std::map<std::string, std::string> kExt = {
       {"jpeg", ".jpg"}, {"png", ".png"}, {"webp", ".webp"}, {"bmp", ".bmp"}, {"tiff", ".tif"}};
@@ -129,9 +119,13 @@ Result<std::string> LabelText(const Item& item, const std::map<std::string, int>
                                   item.feedback.prediction_id + "): class '" + b.class_name +
                                   "' is not a class of dataset " + dataset + " (" + known + ")");
     }
-    text += std::to_string(c->second) + " " + Num((b.x1 + b.x2) / 2 / w) + " " +
-            Num((b.y1 + b.y2) / 2 / h) + " " + Num((b.x2 - b.x1) / w) + " " +
-            Num((b.y2 - b.y1) / h) + "\n";
+    Box n;
+    n.class_id = c->second;
+    n.x1 = b.x1 / w;
+    n.y1 = b.y1 / h;
+    n.x2 = b.x2 / w;
+    n.y2 = b.y2 / h;
+    text += YoloLabelLine(n);
   }
   return text;
 }
