@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -31,14 +32,19 @@ int Serve(Globals& g, ServeArgs& a) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  a.o.lend_caller_thread = true;  // this thread runs a batch worker (serve.h)
   auto server = Server::Start(**opened, a.o);
   if (!server.ok()) return Fail(server.status());
   std::fprintf(stderr, "detops serve: ready on %s://%s:%d (Ctrl-C or SIGTERM drains and stops)\n",
                a.o.tls_cert.empty() ? "http" : "https", a.o.host.c_str(), (*server)->port());
-  int sig = 0;
-  sigwait(&signals, &sig);
-  std::fprintf(stderr, "detops serve: %s, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  (*server)->Stop();
+  std::thread signals_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "detops serve: %s, draining\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (*server)->Stop();
+  });
+  (*server)->Wait();
+  signals_thread.join();
   ServerStats s = (*server)->stats();
   std::fprintf(stderr,
                "detops serve: stopped; %lld requests, %lld predictions, %lld swaps, prediction "

@@ -40,6 +40,11 @@ struct BatcherOptions {
   int64_t batch_max_delay_us = 2000;  // how long the oldest queued request waits for others
   size_t queue_max = 256;             // queued requests beyond this are refused (>= 1)
   int workers = 1;                    // runner threads (>= 1); batches run concurrently
+  // Of `workers`, how many run on threads the owner lends by calling Work()
+  // (0..workers). LibTorch 1.13's multi-threaded kernels run ~1.8x slower
+  // on any thread but the process's first one (docs/BENCHMARKS.md), so a
+  // server lends its main thread.
+  int lent_workers = 0;
 };
 
 // What a worker reports after each batch (for metrics).
@@ -72,7 +77,24 @@ class Batcher {
       : options_(Sanitize(options)),
         run_batch_(std::move(run_batch)),
         observer_(std::move(observer)) {
-    for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+    for (int i = options_.lent_workers; i < options_.workers; ++i) {
+      workers_.emplace_back([this] { WorkerLoop(); });
+    }
+  }
+
+  // Runs a lent worker on the calling thread until Shutdown has drained the
+  // queue. Call it at most lent_workers times (concurrently).
+  void Work() {
+    {
+      std::lock_guard lock(mu_);
+      ++lent_running_;
+    }
+    WorkerLoop();
+    {
+      std::lock_guard lock(mu_);
+      --lent_running_;
+    }
+    lent_done_.notify_all();
   }
   ~Batcher() { Shutdown(); }
   Batcher(const Batcher&) = delete;
@@ -113,6 +135,12 @@ class Batcher {
     std::call_once(joined_, [this] {
       for (std::thread& t : workers_) t.join();
     });
+    // Lent workers drain what is left, then return from Work().
+    std::unique_lock lock(mu_);
+    lent_done_.wait(lock, [this] { return lent_running_ == 0; });
+    // Only lent workers, none of them ever started: nobody will run these.
+    for (Pending& p : queue_) p.promise.set_value(Status::Unavailable("shutting down"));
+    queue_.clear();
   }
 
   // Requests queued and not yet taken by a worker.
@@ -137,6 +165,7 @@ class Batcher {
     o.batch_max_size = std::max<size_t>(o.batch_max_size, 1);
     o.queue_max = std::max<size_t>(o.queue_max, 1);
     o.workers = std::max(o.workers, 1);
+    o.lent_workers = std::clamp(o.lent_workers, 0, o.workers);
     o.batch_max_delay_us = std::max<int64_t>(o.batch_max_delay_us, 0);
     return o;
   }
@@ -214,9 +243,11 @@ class Batcher {
   const BatcherOptions options_;
   const RunBatch run_batch_;
   const Observer observer_;
-  mutable std::mutex mu_;         // guards queue_ and stopping_
-  std::condition_variable wake_;  // workers: requests queued, batch full, stopping
-  std::deque<Pending> queue_;     // FIFO
+  mutable std::mutex mu_;              // guards queue_ and stopping_
+  std::condition_variable wake_;       // workers: requests queued, batch full, stopping
+  std::condition_variable lent_done_;  // Shutdown: a lent worker returned
+  int lent_running_ = 0;               // lent workers inside Work()
+  std::deque<Pending> queue_;          // FIFO
   bool stopping_ = false;
   std::once_flag joined_;
   std::vector<std::thread> workers_;  // last: started once everything above exists

@@ -364,5 +364,44 @@ TEST(BatcherTest, MoveOnlyRequestsAndResponses) {
   EXPECT_EQ(**r, 42);
 }
 
+TEST(BatcherTest, LentWorkerRunsOnTheCallersThreadAndDrainsOnShutdown) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.lent_workers = 1;
+  o.batch_max_delay_us = 0;
+  std::thread::id ran_on;
+  IntBatcher b(o, [&](std::vector<int>& xs) {
+    ran_on = std::this_thread::get_id();
+    return RunF(xs);
+  });
+  std::vector<IntFuture> futures;
+  for (int i = 0; i < 20; ++i) {
+    auto r = b.Submit(i);
+    ASSERT_TRUE(r.ok());
+    futures.push_back(std::move(*r));
+  }
+  std::thread stopper([&] {
+    futures[19].wait();  // everything queued was taken by the lent worker
+    b.Shutdown();
+  });
+  b.Work();  // returns once Shutdown has drained the queue
+  stopper.join();
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(*futures[i].get(), F(i));
+  EXPECT_EQ(b.Submit(1).status().code(), StatusCode::kUnavailable);
+}
+
+TEST(BatcherTest, QueuedRequestsFailCleanlyWhenNoLentWorkerEverRan) {
+  BatcherOptions o;
+  o.workers = 1;
+  o.lent_workers = 1;
+  IntBatcher b(o, [](std::vector<int>& xs) { return std::vector<Result<int>>(xs.size(), 0); });
+  auto r = b.Submit(7);
+  ASSERT_TRUE(r.ok());
+  IntFuture f = std::move(*r);
+  b.Shutdown();
+  EXPECT_EQ(f.get().status().code(), StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace detops

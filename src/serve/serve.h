@@ -50,6 +50,10 @@ struct ServerOptions {
   // about the same latency for one client (docs/BENCHMARKS.md).
   int workers = 2;
   int threads = 0;
+  // One of the workers runs on the thread that calls Server::Wait (the
+  // process's first thread, where LibTorch's multi-threaded kernels are
+  // fastest); Wait then returns once Stop has drained the queue.
+  bool lend_caller_thread = false;
   size_t batch_max_size = 8;
   // How long the first queued image waits for others. 0: a batch is what
   // queued while the workers were busy (no added latency at low load).
@@ -85,7 +89,8 @@ class Server {
   // Graceful stop: /readyz turns 503, no new connections, requests already
   // queued finish, the prediction log is flushed. Idempotent.
   virtual void Stop() = 0;
-  // Blocks until Stop has finished.
+  // Blocks until Stop has finished; with lend_caller_thread, runs a batch
+  // worker meanwhile (call it from the thread that should run it).
   virtual void Wait() = 0;
   virtual ServerStats stats() const = 0;
 };

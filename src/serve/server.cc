@@ -196,6 +196,7 @@ Status ServerImpl::Init() {
   bo.batch_max_delay_us = o_.batch_max_delay_us;
   bo.queue_max = o_.queue_max;
   bo.workers = workers;  // each with its own model replica
+  bo.lent_workers = o_.lend_caller_thread ? 1 : 0;
   batcher_ = std::make_unique<Batcher<PredictJob, PredictOutcome>>(
       bo, [this](std::vector<PredictJob>& jobs) { return RunBatch(jobs); },
       [this](const BatchInfo& info) {
@@ -355,6 +356,7 @@ void ServerImpl::Stop() {
 }
 
 void ServerImpl::Wait() {
+  if (o_.lend_caller_thread && batcher_) batcher_->Work();  // until Stop drains it
   std::unique_lock lock(stop_mu_);
   stopped_cv_.wait(lock, [this] { return stopped_; });
 }
