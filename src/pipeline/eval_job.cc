@@ -100,22 +100,27 @@ Result<SplitEvaluation> EvaluateSplit(Workspace& ws, Detector& detector, const M
   return out;
 }
 
+std::map<std::string, double> HeadlineMetrics(const SplitEvaluation& eval) {
+  const EvalReport& r = eval.report;
+  std::map<std::string, double> m = {{"map", r.map},
+                                     {"map50", r.map50},
+                                     {"map75", r.map75},
+                                     {"precision", r.precision},
+                                     {"recall", r.recall},
+                                     {"f1", r.f1},
+                                     {"miss_rate", r.miss_rate},
+                                     {"false_alarm_rate", r.false_alarm_rate},
+                                     {"latency_p50_ms", eval.latency.p50_ms},
+                                     {"latency_p95_ms", eval.latency.p95_ms}};
+  for (const ClassMetrics& c : r.per_class) m["ap50/" + c.name] = c.ap50;
+  return m;
+}
+
 Status RecordEvaluation(Tracker& tracker, const std::string& run, const SplitEvaluation& eval,
                         const fs::path& plots_dir) {
   const EvalReport& r = eval.report;
   std::vector<MetricPoint> points;
-  auto add = [&](const std::string& k, double v) { points.push_back({"test/" + k, 0, v, 0}); };
-  add("map", r.map);
-  add("map50", r.map50);
-  add("map75", r.map75);
-  add("precision", r.precision);
-  add("recall", r.recall);
-  add("f1", r.f1);
-  add("miss_rate", r.miss_rate);
-  add("false_alarm_rate", r.false_alarm_rate);
-  add("latency_p50_ms", eval.latency.p50_ms);
-  add("latency_p95_ms", eval.latency.p95_ms);
-  for (const ClassMetrics& c : r.per_class) add("ap50/" + c.name, c.ap50);
+  for (const auto& [k, v] : HeadlineMetrics(eval)) points.push_back({"test/" + k, 0, v, 0});
   RETURN_IF_ERROR(tracker.LogMetrics(run, points));
   Json j = EvalReportToJson(r);
   j["latency"] = LatencyToJson(eval.latency);

@@ -15,6 +15,11 @@ struct SplitEvaluation {
 Result<SplitEvaluation> EvaluateSplit(Workspace& ws, Detector& detector, const Manifest& manifest,
                                       Split split, const EvalOptions& options, int batch);
 
+// A report's headline figures, by key (map, map50, map75, precision,
+// recall, f1, miss_rate, false_alarm_rate, latency_p50_ms, latency_p95_ms,
+// ap50/<class>): what runs log under "test/" and model versions keep.
+std::map<std::string, double> HeadlineMetrics(const SplitEvaluation& eval);
+
 // Logs a report's headline figures as metrics (prefix "test/") and its
 // JSON and plots as artifacts of `run`.
 Status RecordEvaluation(Tracker& tracker, const std::string& run, const SplitEvaluation& eval,
@@ -27,7 +32,5 @@ Json LatencyToJson(const LatencySummary& l);
 // validation split (test, then train, when it is empty).
 Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
                                           const Manifest& manifest, int max_images);
-// count, mean, std, min, quantiles, max and a sample of sorted values.
-Json SummarizeValues(std::vector<double> values);
 
 }  // namespace detops

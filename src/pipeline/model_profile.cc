@@ -21,8 +21,7 @@ double Round(double v, double unit) {
   return std::round(v * scale) / scale;
 }
 
-}  // namespace
-
+// count, mean, std, min, quantiles, max and a sample of sorted values.
 Json SummarizeValues(std::vector<double> v) {
   Json j = {{"count", v.size()}};
   if (v.empty()) return j;
@@ -49,6 +48,8 @@ Json SummarizeValues(std::vector<double> v) {
   j["sample"] = sample;
   return j;
 }
+
+}  // namespace
 
 Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
                                           const Manifest& manifest, int max_images) {

@@ -17,22 +17,6 @@ std::map<std::string, double> TestMetrics(const RunInfo& run) {
   return out;
 }
 
-std::map<std::string, double> ReportMetrics(const SplitEvaluation& ev) {
-  const EvalReport& r = ev.report;
-  std::map<std::string, double> m = {{"map", r.map},
-                                     {"map50", r.map50},
-                                     {"map75", r.map75},
-                                     {"precision", r.precision},
-                                     {"recall", r.recall},
-                                     {"f1", r.f1},
-                                     {"miss_rate", r.miss_rate},
-                                     {"false_alarm_rate", r.false_alarm_rate},
-                                     {"latency_p50_ms", ev.latency.p50_ms},
-                                     {"latency_p95_ms", ev.latency.p95_ms}};
-  for (const ClassMetrics& c : r.per_class) m["ap50/" + c.name] = c.ap50;
-  return m;
-}
-
 Result<Manifest> ManifestOf(Workspace& ws, const std::string& dataset_version,
                             VersionInfo* info = nullptr) {
   ASSIGN_OR_RETURN(DatasetRef ref, ParseDatasetRef(dataset_version));
@@ -66,7 +50,7 @@ Result<ModelVersion> RunRegisterJob(Workspace& ws, const RegisterJobOptions& o) 
     ASSIGN_OR_RETURN(SplitEvaluation ev,
                      EvaluateSplit(ws, *detector, manifest, Split::kTest, EvalOptions{}, 8));
     RETURN_IF_ERROR(RecordEvaluation(*tracker, run.id, ev, ""));
-    metrics = ReportMetrics(ev);
+    metrics = HeadlineMetrics(ev);
   }
   if (o.on_progress) o.on_progress("profiling " + run.dataset_version + " for monitoring");
   ASSIGN_OR_RETURN(std::string profile, BuildReferenceProfile(ws, *detector, manifest, 500));
@@ -134,7 +118,7 @@ Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& o
                          Detector::Load(registry->WeightsPath(pv), {o.device, o.threads}));
         ASSIGN_OR_RETURN(SplitEvaluation ev,
                          EvaluateSplit(ws, *det, manifest, Split::kTest, EvalOptions{}, 8));
-        in.production = ReportMetrics(ev);
+        in.production = HeadlineMetrics(ev);
         out.notes.push_back(pv.Ref() + " re-evaluated on the test split of " +
                             cand.dataset_version);
       }

@@ -30,16 +30,13 @@ struct LoadedModel {
   // Runs `fn(detector)` on a free replica (waits for one if all are busy).
   template <typename Fn>
   auto WithReplica(Fn&& fn) {
-    for (size_t round = 0;; ++round) {
-      for (size_t i = 0; i < replicas.size(); ++i) {
-        std::unique_lock lock(*busy[i], std::try_to_lock);
-        if (lock.owns_lock()) return fn(*replicas[i]);
-      }
-      if (round > 0) {
-        std::lock_guard lock(*busy[0]);
-        return fn(*replicas[0]);
-      }
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      std::unique_lock lock(*busy[i], std::try_to_lock);
+      if (lock.owns_lock()) return fn(*replicas[i]);
     }
+    // More callers than replicas: wait for the first.
+    std::lock_guard lock(*busy[0]);
+    return fn(*replicas[0]);
   }
 };
 

@@ -59,7 +59,7 @@ bool ServerImpl::Authorize(const httplib::Request& req, httplib::Response& res, 
               "this route needs 'Authorization: Bearer TOKEN' (detops tokens create)");
     return false;
   }
-  auto token = VerifyToken(ws_, std::string_view(h).substr(kBearer.size()));
+  auto token = tokens_->Verify(std::string_view(h).substr(kBearer.size()));
   if (!token.ok()) {
     res.set_header("WWW-Authenticate", "Bearer error=\"invalid_token\"");
     SendError(res, 401, "unauthenticated", "invalid token: " + token.status().message());

@@ -155,6 +155,11 @@ Status ServerImpl::InitMetrics() {
                    r.AddGauge("detops_prediction_log_dropped_total",
                               "Prediction log rows dropped because the store fell behind"));
   dropped->SetCallback({}, [this] { return log_ ? static_cast<double>(log_->dropped()) : 0.0; });
+  ASSIGN_OR_RETURN(auto load_failed,
+                   r.AddGauge("detops_model_load_failures",
+                              "New versions that failed to load (the old one kept serving)"));
+  load_failed->SetCallback(
+      {}, [this] { return host_ ? static_cast<double>(host_->load_failures()) : 0.0; });
   ASSIGN_OR_RETURN(auto ready, r.AddGauge("detops_ready", "1 when the server takes predictions"));
   ready->SetCallback({}, [this] { return ready_ ? 1.0 : 0.0; });
   return Status::Ok();
@@ -167,6 +172,7 @@ Status ServerImpl::Init() {
   }
   RETURN_IF_ERROR(InitMetrics());
   ASSIGN_OR_RETURN(registry_, Registry::Open(ws_));
+  tokens_ = std::make_unique<TokenCache>(ws_);
   ASSIGN_OR_RETURN(log_, PredictionLog::Open(ws_, o_.log));
   ModelHostOptions ho;
   ho.name = o_.model;

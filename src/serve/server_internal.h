@@ -93,6 +93,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Batcher<PredictJob, PredictOutcome>> batcher_;
   std::unique_ptr<PredictionLog> log_;
   std::unique_ptr<Registry> registry_;
+  std::unique_ptr<TokenCache> tokens_;
   ServerMetrics m_;
   int port_ = 0;
   std::thread listener_;
