@@ -167,6 +167,29 @@ int DamageCount(Rng& rng, int max_count) {
   return n;
 }
 
+cv::Rect AnnotatorBox(Rng& rng, cv::Rect tight, int width, int height) {
+  // People drag a rectangle around what they see, with a margin of a few
+  // pixels, and nobody draws a box 2 px high around a scratch: public
+  // damage sets have no box thinner than ~2% of the short side. The margin
+  // is drawn per side, so the label is not centred exactly either.
+  const double unit = std::min(width, height) / 240.0;  // 2 px at 640x480
+  const int min_side = static_cast<int>(std::lround(0.02 * std::min(width, height)));
+  auto margin = [&] { return static_cast<int>(std::lround(unit * rng.Uniform(0.5, 3.0))); };
+  int x1 = tight.x - margin(), y1 = tight.y - margin();
+  int x2 = tight.x + tight.width + margin(), y2 = tight.y + tight.height + margin();
+  if (x2 - x1 < min_side) {
+    int grow = min_side - (x2 - x1);
+    x1 -= grow / 2;
+    x2 += grow - grow / 2;
+  }
+  if (y2 - y1 < min_side) {
+    int grow = min_side - (y2 - y1);
+    y1 -= grow / 2;
+    y2 += grow - grow / 2;
+  }
+  return {x1, y1, x2 - x1, y2 - y1};
+}
+
 SynthScene RenderSceneWithFlags(SceneKind kind, uint64_t seed, int index, Lighting lighting,
                                 int width, int height, const RenderFlags& flags) {
   assert(width >= 32 && height >= 32 && index >= 0);
@@ -181,9 +204,11 @@ SynthScene RenderSceneWithFlags(SceneKind kind, uint64_t seed, int index, Lighti
   SynthScene scene;
   scene.image = FinishPhoto(img, lighting, camera, flags.camera_effects);
   const cv::Rect frame(0, 0, width, height);
+  Rng annotator(StreamSeed(seed, index, kind, Stream::kAnnotator));
   for (const Damage& d : damages) {
     cv::Rect r = d.rect & frame;
     if (r.width < 2 || r.height < 2) continue;
+    r = AnnotatorBox(annotator, r, width, height) & frame;
     Box b;
     b.class_id = d.class_id;
     b.x1 = static_cast<double>(r.x) / width;

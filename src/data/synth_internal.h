@@ -17,7 +17,13 @@
 
 namespace detops::synth {
 
-enum class Stream : uint64_t { kBackground = 1, kDamage = 2, kOverlay = 3, kCamera = 4 };
+enum class Stream : uint64_t {
+  kBackground = 1,
+  kDamage = 2,
+  kOverlay = 3,
+  kCamera = 4,
+  kAnnotator = 5
+};
 
 // splitmix64 finalizer: a good 64-bit mixer.
 uint64_t Mix64(uint64_t x);
@@ -147,6 +153,11 @@ bool DrawPothole(Rng& rng, const GroundCamera& cam, const RoadLook& look, double
 // How many damages a scene gets: 0 in about 12% of scenes, else 1..max_count,
 // fewer more likely.
 int DamageCount(Rng& rng, int max_count);
+
+// The label a person would draw for damage whose visible pixels span
+// `tight`: a few pixels of margin per side and no side under 2% of the
+// image's short side. May reach outside the frame; the caller clips.
+cv::Rect AnnotatorBox(Rng& rng, cv::Rect tight, int width, int height);
 
 // Exposure for `lighting`, then (when camera_effects) white balance,
 // vignetting, blur, sensor noise, 8-bit quantization and a JPEG round trip.
