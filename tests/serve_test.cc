@@ -398,9 +398,31 @@ TEST_F(ServeTest, MetricsUseThePrometheusTextFormat) {
         "detops_queue_wait_seconds_bucket{le=\"+Inf\"} 1", "detops_inference_seconds_count",
         "detops_batch_size_bucket", "detops_model_info{model=\"cars\",version=\"1\"} 1",
         "detops_queue_depth 0", "detops_prediction_log_dropped_total 0",
-        "detops_low_confidence_predictions_total"}) {
+        "detops_low_confidence_predictions_total",
+        "# TYPE detops_process_resident_memory_bytes gauge"}) {
     EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
   }
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      t, m, std::regex("detops_process_resident_memory_bytes\\{kind=\"anon\"\\} (\\S+)")));
+  EXPECT_GT(std::stod(m[1].str()), 1e6);
+}
+
+// Start-up code pages are given back once the model is warm, and the
+// server still answers (every test here runs with it); the flag keeps them.
+TEST_F(ServeTest, GivesBackStartupCodePagesUnlessTold) {
+  StartServer();
+  std::smatch m;
+  std::string out = server_->Output();
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("released (\\d+) MiB of start-up code pages")))
+      << out;
+  EXPECT_GT(std::stoi(m[1].str()), 10);  // LibTorch's tree alone is ~100 MiB of mapped code
+  ASSERT_EQ(PostImage(jpeg_)->status, 200);
+  server_->Signal(SIGTERM);
+  EXPECT_EQ(server_->Wait(30), 0);
+  StartServer({"--keep-startup-pages"});
+  EXPECT_EQ(server_->Output().find("start-up code pages"), std::string::npos);
+  ASSERT_EQ(PostImage(jpeg_)->status, 200);
 }
 
 TEST_F(ServeTest, PromotionAndRollbackOverHttpNeedAnAdminToken) {

@@ -199,6 +199,9 @@ void AddServeCommands(CLI::App& app, Globals& g) {
   serve->add_option("--http-threads", o.http_threads, "connection threads")
       ->check(CLI::Range(2, 4096))
       ->capture_default_str();
+  serve->add_flag("!--keep-startup-pages", o.release_cold_pages,
+                  "keep the library code pages that only start-up used mapped (by default "
+                  "they are given back once the model is warm)");
   serve->add_option("--max-body-bytes", o.max_body_bytes, "largest request body")
       ->capture_default_str();
   serve->add_option("--max-pixels", o.max_pixels, "largest image (width x height)")

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/memory.h"
 #include "serve/server_internal.h"
 
 namespace detops {
@@ -162,6 +163,21 @@ Status ServerImpl::InitMetrics() {
       {}, [this] { return host_ ? static_cast<double>(host_->load_failures()) : 0.0; });
   ASSIGN_OR_RETURN(auto ready, r.AddGauge("detops_ready", "1 when the server takes predictions"));
   ready->SetCallback({}, [this] { return ready_ ? 1.0 : 0.0; });
+  // Prometheus' conventional process gauge, split by kind: anonymous memory
+  // is what the server allocated; file pages are mapped library code.
+  ASSIGN_OR_RETURN(auto resident,
+                   r.AddGauge("detops_process_resident_memory_bytes",
+                              "Resident memory of this process by kind (anon: heap, stacks; "
+                              "file: mapped code)",
+                              {"kind"}));
+  resident->SetCallback({"anon"}, [] {
+    auto u = ReadMemoryUsage();
+    return u.ok() ? static_cast<double>(u->anon_bytes) : 0.0;
+  });
+  resident->SetCallback({"file"}, [] {
+    auto u = ReadMemoryUsage();
+    return u.ok() ? static_cast<double>(u->file_bytes) : 0.0;
+  });
   return Status::Ok();
 }
 
@@ -192,6 +208,7 @@ Status ServerImpl::Init() {
           m_.swaps->Inc();
           ++swaps_;
           Log("model " + from->Ref() + " -> " + to.Ref() + " (hot swap)");
+          ReleaseStartupPages();
         } else {
           Log("model " + to.Ref() + " loaded");
         }
@@ -246,6 +263,7 @@ Status ServerImpl::Init() {
                                " (in use, or not an address of this machine)");
   }
   RaiseListenBacklog(port_);
+  ReleaseStartupPages();
   listener_ = std::thread([this] { http_->listen_after_bind(); });
   ready_ = true;
   Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
@@ -254,6 +272,19 @@ Status ServerImpl::Init() {
       " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
       std::to_string(threads) + " threads");
   return Status::Ok();
+}
+
+void ServerImpl::ReleaseStartupPages() {
+  if (!o_.release_cold_pages) return;
+  auto before = ReadMemoryUsage();
+  auto released = ReleaseColdMappedPages();
+  auto after = ReadMemoryUsage();
+  if (!released.ok() || !before.ok() || !after.ok()) return;  // not Linux: nothing to do
+  Log("released " + std::to_string(released->bytes >> 20) + " MiB of start-up code pages in " +
+      std::to_string(released->mappings) + " mappings: resident " +
+      std::to_string(before->resident_bytes >> 20) + " -> " +
+      std::to_string(after->resident_bytes >> 20) + " MiB (anonymous " +
+      std::to_string(after->anon_bytes >> 20) + " MiB)");
 }
 
 void ServerImpl::AddRoutes() {

@@ -67,6 +67,8 @@ class ServerImpl final : public Server {
   Status InitMetrics();
   void AddRoutes();
   void Log(const std::string& line);
+  // Gives back the code pages only start-up or a model load touched.
+  void ReleaseStartupPages();
 
   // Routes (routes_predict.cc, routes_admin.cc).
   void Predict(const httplib::Request& req, httplib::Response& res);
