@@ -186,7 +186,10 @@ void AddModelCommands(CLI::App& app, Globals& g) {
       ->add_option("--patience", o.patience,
                    "early stop after N epochs without a better val mAP (0: off)")
       ->capture_default_str();
-  train->add_option("--minutes", o.max_minutes, "time budget: fit the epochs into it (0: none)")
+  train
+      ->add_option("--minutes", o.max_minutes,
+                   "time budget for the run, resumes included: after each epoch the "
+                   "remaining epochs (at most --epochs) are fitted to the time left (0: none)")
       ->capture_default_str();
   train->add_option("--mosaic", o.augment.mosaic, "mosaic probability")
       ->check(CLI::Range(0.0, 1.0))

@@ -138,6 +138,33 @@ TEST(Train, TinyModelLossFallsAndResumeIsExact) {
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidInput);
 }
 
+// --minutes: the plan is fitted to the time left after every epoch, so the
+// run ends within the budget (overrunning by at most its last epoch) and
+// uses it, instead of trusting the first epoch alone.
+TEST(Train, TimeBudgetFitsTheEpochsToTheTimeLeft) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 20);
+  TrainOptions o = Tiny();
+  o.epochs = 1000;
+  o.max_minutes = 0.1;  // 6 s
+  double total = 0, longest = 0;
+  int last_plan = 0;
+  TrainCallbacks cb;
+  cb.on_epoch = [&](const EpochSummary& e) {
+    total += e.seconds;
+    longest = std::max(longest, e.seconds);
+  };
+  cb.on_step = [&](const TrainProgress& p) { last_plan = p.epochs; };
+  auto r = TrainDetector(data, o, dir / "run", cb);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->completed);
+  EXPECT_GE(r->epochs_done, 2);
+  EXPECT_LT(r->epochs_done, 1000);
+  EXPECT_EQ(last_plan, r->epochs_done);  // the last epoch knew it was the last
+  EXPECT_LE(total, 6.0 + longest + 1.0);
+  EXPECT_GE(total + longest, 6.0 * 0.8) << "stopped early: " << r->epochs_done << " epochs";
+}
+
 TEST(Train, LearnsToFindTheSquare) {
   TempDir dir;
   TrainData data = SquareSet(dir.path(), 30);

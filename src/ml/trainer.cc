@@ -2,6 +2,7 @@
 // clipping, validation mAP with early stopping, an atomic checkpoint every
 // epoch (and on a clean stop) from which training resumes exactly.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -29,7 +30,14 @@ struct State {
   double best_map = -1, best_map50 = 0;
   int best_epoch = 0;
   int bad_epochs = 0;
-  int planned_epochs = 0;  // may shrink to fit a time budget
+  int planned_epochs = 0;  // fitted to a time budget after every epoch
+  // For a time budget: seconds spent in completed epochs (resumes included),
+  // and the cost of the epochs that were not a process's first (which also
+  // decodes every image once), validation included.
+  double elapsed_s = 0;
+  double steady_s = 0;
+  int steady_epochs = 0;
+  double last_val_s = 0;
 };
 
 // Options that must not change across a resume.
@@ -208,7 +216,11 @@ Status Trainer::SaveCheckpoint() {
             {"best_map50", st_.best_map50},
             {"best_epoch", st_.best_epoch},
             {"bad_epochs", st_.bad_epochs},
-            {"planned_epochs", st_.planned_epochs}};
+            {"planned_epochs", st_.planned_epochs},
+            {"elapsed_s", st_.elapsed_s},
+            {"steady_s", st_.steady_s},
+            {"steady_epochs", st_.steady_epochs},
+            {"last_val_s", st_.last_val_s}};
   a.write("state", c10::IValue(s.dump()));
   WriteState(a, "", net_);
   WriteState(a, "ema/", ema_);
@@ -241,6 +253,10 @@ Status Trainer::LoadCheckpoint(const fs::path& path) {
   st_.best_epoch = s["best_epoch"];
   st_.bad_epochs = s["bad_epochs"];
   st_.planned_epochs = s["planned_epochs"];
+  st_.elapsed_s = s.value("elapsed_s", 0.0);
+  st_.steady_s = s.value("steady_s", 0.0);
+  st_.steady_epochs = s.value("steady_epochs", 0);
+  st_.last_val_s = s.value("last_val_s", 0.0);
   auto loaded = ReadState(*a, "", net_);
   auto loaded_ema = ReadState(*a, "ema/", ema_);
   if (loaded.second > 0 || loaded_ema.second > 0) {
@@ -259,6 +275,7 @@ Result<TrainResult> Trainer::Run() {
   const int batch = static_cast<int>(std::min<size_t>(o_.batch, n));
   const int64_t steps = static_cast<int64_t>(n / batch);  // drop the ragged last batch
   bool stopped = false;
+  bool first_epoch_here = true;  // decodes and caches every image
   net_->train();
   ema_->eval();
   while (st_.epoch < st_.planned_epochs && !stopped) {
@@ -320,15 +337,25 @@ Result<TrainResult> Trainer::Run() {
     EpochSummary sum;
     sum.epoch = epoch;
     sum.train_loss = loss_sum / std::max<int64_t>(1, steps);
-    // A time budget shrinks the plan once the first epoch's cost is known.
-    if (o_.max_minutes > 0 && epoch == 1) {
-      double per_epoch = std::chrono::duration<double>(Clock::now() - epoch_start).count() * 1.1;
-      int fit = std::max(1, static_cast<int>(o_.max_minutes * 60 / per_epoch));
-      st_.planned_epochs = std::min(st_.planned_epochs, fit);
+    // A time budget: after every epoch the plan is fitted to the time left
+    // (Ultralytics' `time` does the same), so that a slow first epoch, which
+    // also decodes every image, does not shrink the whole run.
+    if (o_.max_minutes > 0) {
+      const double train_s = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+      const double val_s = data_.val.empty()    ? 0
+                           : st_.last_val_s > 0 ? st_.last_val_s
+                                                : 0.1 * train_s;
+      const double per_epoch =
+          st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s + val_s;
+      const double left = o_.max_minutes * 60 - (st_.elapsed_s + train_s + val_s);
+      const int fit = epoch + std::max(0, static_cast<int>(left / std::max(per_epoch, 1e-3)));
+      st_.planned_epochs = std::clamp(fit, epoch, o_.epochs);
     }
     bool last = st_.epoch >= st_.planned_epochs;
     if (!data_.val.empty() && (epoch % std::max(1, o_.eval_every) == 0 || last)) {
+      auto val_start = Clock::now();
       auto [map, map50] = Validate(ema_, config_, device_, grid_, val_loader_, data_.val, batch);
+      st_.last_val_s = std::chrono::duration<double>(Clock::now() - val_start).count();
       sum.evaluated = true;
       sum.val_map = map;
       sum.val_map50 = map50;
@@ -343,6 +370,12 @@ Result<TrainResult> Trainer::Run() {
       }
     }
     sum.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    st_.elapsed_s += sum.seconds;
+    if (!first_epoch_here) {
+      st_.steady_s += sum.seconds;
+      ++st_.steady_epochs;
+    }
+    first_epoch_here = false;
     RETURN_IF_ERROR(SaveWeights(dir_ / "last.pt", config_, ema_));
     RETURN_IF_ERROR(SaveCheckpoint());
     if (cb_.on_epoch) cb_.on_epoch(sum);
