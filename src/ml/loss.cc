@@ -73,12 +73,13 @@ Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, 
   const int64_t k = std::min<int64_t>(kTopK, cand.size(0));
   torch::Tensor top = std::get<1>(rank.topk(k, 1));  // [G, k]
   torch::Tensor matching = torch::zeros_like(align).scatter_(1, top, 1.0) * own.to(torch::kFloat);
-  // A location claimed by several boxes goes to the claimant it overlaps
-  // most (boxes that did not claim it are not candidates).
+  // A location claimed by several boxes goes to the box it overlaps most
+  // among those whose candidate region holds it (YOLOv8's rule; a box far
+  // away cannot take it).
   torch::Tensor multi = (matching.sum(0) > 1).nonzero().squeeze(1);
   if (multi.numel() > 0) {
-    torch::Tensor claim = matching.index_select(1, multi);
-    torch::Tensor best = (iou.index_select(1, multi) * claim - (1 - claim)).argmax(0);
+    torch::Tensor near = own.index_select(1, multi).to(torch::kFloat);
+    torch::Tensor best = (iou.index_select(1, multi) * near - (1 - near)).argmax(0);
     torch::Tensor one = torch::zeros({gt.size(0), multi.size(0)}, align.options());
     one.scatter_(0, best.unsqueeze(0), 1.0);
     matching.index_copy_(1, multi, one);
