@@ -78,8 +78,11 @@ Result<ReleasedPages> ReleaseColdMappedPages() {
     // Only files' read-only pages with no private copy: dropping them loses
     // nothing, the file (in the page cache) has the same bytes.
     const bool read_only = m.perms.size() >= 4 && m.perms[1] == '-' && m.perms[3] == 'p';
-    const bool file =
-        !m.path.empty() && m.path[0] == '/' && m.path.find(" (deleted)") == std::string::npos;
+    // Regular files only: device mappings (/dev/…, a GPU driver's) are not
+    // backed by the page cache; deleted files (memfd, a library replaced on
+    // disk) are left alone to be safe.
+    const bool file = !m.path.empty() && m.path[0] == '/' && m.path.rfind("/dev/", 0) != 0 &&
+                      m.path.find(" (deleted)") == std::string::npos;
     if (!read_only || !file || m.rss_kb == 0) continue;
     // A page the process wrote is a private anonymous copy ("Anonymous");
     // "Private_Dirty" also counts file pages not yet written back to disk,
