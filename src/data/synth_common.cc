@@ -175,18 +175,15 @@ cv::Rect AnnotatorBox(Rng& rng, cv::Rect tight, int width, int height) {
   const double unit = std::min(width, height) / 240.0;  // 2 px at 640x480
   const int min_side = static_cast<int>(std::lround(0.02 * std::min(width, height)));
   auto margin = [&] { return static_cast<int>(std::lround(unit * rng.Uniform(0.5, 3.0))); };
+  auto widen = [min_side](int& lo, int& hi) {  // to min_side, about the centre
+    int grow = std::max(0, min_side - (hi - lo));
+    lo -= grow / 2;
+    hi += grow - grow / 2;
+  };
   int x1 = tight.x - margin(), y1 = tight.y - margin();
   int x2 = tight.x + tight.width + margin(), y2 = tight.y + tight.height + margin();
-  if (x2 - x1 < min_side) {
-    int grow = min_side - (x2 - x1);
-    x1 -= grow / 2;
-    x2 += grow - grow / 2;
-  }
-  if (y2 - y1 < min_side) {
-    int grow = min_side - (y2 - y1);
-    y1 -= grow / 2;
-    y2 += grow - grow / 2;
-  }
+  widen(x1, x2);
+  widen(y1, y2);
   return {x1, y1, x2 - x1, y2 - y1};
 }
 
