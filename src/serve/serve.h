@@ -61,7 +61,7 @@ struct ServerOptions {
   size_t queue_max = 64;  // queued images beyond this get 503
   int http_threads = 64;  // connection threads
   // After start-up and after each hot swap, unmap the library code pages
-  // that only ran while starting (core/memory.h): about 70 MiB of the ~290
+  // that only ran while starting (core/memory.h): about 117 MiB of the ~290
   // libraries Debian's LibTorch loads. Pages the hot path uses fault back in.
   bool release_cold_pages = true;
   size_t max_body_bytes = 32u << 20;
