@@ -228,15 +228,17 @@ class Batcher {
     }
     info.run_time = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - taken);
     info.failed = !error.empty();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].promise.set_value(info.failed ? Result<Resp>(Status::Internal(error))
-                                             : std::move(results[i]));
-    }
+    // Observe before answering: a client that reads /metrics right after
+    // its response must find its batch counted.
     if (observer_) {
       try {
         observer_(info);
       } catch (...) {
       }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].promise.set_value(info.failed ? Result<Resp>(Status::Internal(error))
+                                             : std::move(results[i]));
     }
   }
 
