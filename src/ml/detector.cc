@@ -23,6 +23,7 @@ class TorchDetector final : public Detector {
     parameters_ = ml::CountParameters(net_);
     flops_ = ml::EstimateFlops(net_, config_.imgsz);
     net_->to(device_);
+    ml::ToLayout(net_, ml::LayoutFor(device_));
     net_->eval();
     ml::FuseBatchNorm(net_);
   }

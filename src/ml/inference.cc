@@ -46,7 +46,12 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
   }
   torch::NoGradGuard no_grad;
   // BGR HWC bytes -> RGB CHW floats in [0, 1].
-  torch::Tensor x = batch.to(device).permute({0, 3, 1, 2}).flip(1).to(torch::kFloat).div_(255.0);
+  torch::Tensor x = batch.to(device)
+                        .permute({0, 3, 1, 2})
+                        .flip(1)
+                        .to(torch::kFloat)
+                        .div_(255.0)
+                        .contiguous(LayoutFor(device));
   HeadOutput head = net->forward(x);
   if (embeddings) {
     torch::Tensor e = head.embedding.to(torch::kCPU).contiguous();

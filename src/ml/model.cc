@@ -33,7 +33,8 @@ ConvBnImpl::ConvBnImpl(int in, int out, int k, int s) : stride(s), pad(k / 2) {
 void ConvBnImpl::Fuse() {
   torch::NoGradGuard no_grad;
   torch::Tensor scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
-  fused_weight = (conv->weight * scale.view({-1, 1, 1, 1})).contiguous();
+  fused_weight =
+      (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
   fused_bias = (bn->bias - bn->running_mean * scale).contiguous();
 }
 
@@ -153,6 +154,17 @@ HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
 void FuseBatchNorm(DetectorNet& net) {
   for (const auto& m : net->modules(/*include_self=*/false)) {
     if (auto* c = m->as<ConvBnImpl>()) c->Fuse();
+  }
+}
+
+torch::MemoryFormat LayoutFor(torch::Device device) {
+  return device.is_cpu() ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+}
+
+void ToLayout(DetectorNet& net, torch::MemoryFormat layout) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : net->parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(layout));
   }
 }
 

@@ -85,8 +85,19 @@ struct DetectorNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(DetectorNet);
 
-// Fuses every ConvBn of `net` (inference only; see ConvBnImpl::Fuse).
+// Fuses every ConvBn of `net` (inference only; see ConvBnImpl::Fuse). The
+// fused weights keep the layout of the convolutions' weights.
 void FuseBatchNorm(DetectorNet& net);
+
+// The memory layout convolutions run fastest in on `device`. On the CPU that
+// is channels-last (NHWC): oneDNN's kernels work in it natively, so NCHW
+// tensors are reordered at every convolution, forward and backward; with
+// weights and inputs in NHWC the n model trains ~1.35x more images per
+// second (docs/BENCHMARKS.md). Elsewhere: the default (NCHW).
+torch::MemoryFormat LayoutFor(torch::Device device);
+
+// Puts the 4-d parameters of `net` in `layout` (values unchanged).
+void ToLayout(DetectorNet& net, torch::MemoryFormat layout);
 
 // Number of parameters and multiply-accumulates x 2 (FLOPs) at `size`.
 int64_t CountParameters(DetectorNet& net);
