@@ -40,7 +40,8 @@ struct TrainOptions {
                              // a better val mAP50-95; 0: never
   int eval_every = 1;        // validate every N epochs (and the last)
   int close_mosaic = 3;      // no mosaic in the last N epochs
-  double max_minutes = 0;    // stop after this wall time; 0: no limit
+  double max_minutes = 0;    // fit the epochs to this wall time (re-planned each
+                             // epoch; may overrun by one epoch); 0: no limit
   uint64_t seed = 0;
   int threads = 2;             // intra-op threads (LibTorch starts with 1)
   int loader_threads = 2;      // augmentation threads

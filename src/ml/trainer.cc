@@ -72,7 +72,12 @@ torch::Tensor ToTensor(const std::vector<Example>& batch, int s, torch::Device d
   for (int64_t i = 0; i < n; ++i) {
     std::memcpy(t[i].data_ptr(), batch[i].image.data, static_cast<size_t>(s) * s * 3);
   }
-  return t.to(device).permute({0, 3, 1, 2}).flip(1).to(torch::kFloat).div_(255.0).contiguous();
+  return t.to(device)
+      .permute({0, 3, 1, 2})
+      .flip(1)
+      .to(torch::kFloat)
+      .div_(255.0)
+      .contiguous(LayoutFor(device));
 }
 
 std::vector<torch::Tensor> Targets(const std::vector<Example>& batch, torch::Device device) {
@@ -183,6 +188,8 @@ Status Trainer::Init() {
   if (ec) return Status::IOError(dir_.string() + ": cannot create: " + ec.message());
   net_->to(device_);
   ema_->to(device_);
+  ToLayout(net_, LayoutFor(device_));
+  ToLayout(ema_, LayoutFor(device_));
   if (!o_.init_weights.empty()) {
     ASSIGN_OR_RETURN(auto counts, LoadWeightsInto(o_.init_weights, net_));
     (void)counts;
@@ -349,7 +356,13 @@ Result<TrainResult> Trainer::Run() {
           st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s + val_s;
       const double left = o_.max_minutes * 60 - (st_.elapsed_s + train_s + val_s);
       const int fit = epoch + std::max(0, static_cast<int>(left / std::max(per_epoch, 1e-3)));
-      st_.planned_epochs = std::clamp(fit, epoch, o_.epochs);
+      // An epoch that ran as the last ends the run; one that ran as not the
+      // last is followed by at least one more, which runs as the last. So the
+      // schedule (cosine, closing mosaic) always completes, at the price of
+      // overrunning by up to one epoch when the machine slows down mid-run.
+      const bool ran_as_last = st_.planned_epochs <= epoch;
+      st_.planned_epochs =
+          ran_as_last ? epoch : std::clamp(fit, std::min(epoch + 1, o_.epochs), o_.epochs);
     }
     bool last = st_.epoch >= st_.planned_epochs;
     if (!data_.val.empty() && (epoch % std::max(1, o_.eval_every) == 0 || last)) {
