@@ -11,8 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh detops
-command -v wrk >/dev/null || apt-get install -y -q wrk libjemalloc2 >/dev/null
-[ -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ] || apt-get install -y -q libjemalloc2 >/dev/null
+if ! command -v wrk >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 ]; then
+  apt-get install -y -q wrk libjemalloc2 >/dev/null
+fi
 d="$PWD/build/detops"
 dir=${1:-$(mktemp -d)}
 secs=${SECS:-8}

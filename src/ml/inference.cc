@@ -45,14 +45,7 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
     std::memcpy(batch[i].data_ptr(), lb.data, static_cast<size_t>(s) * s * 3);
   }
   torch::NoGradGuard no_grad;
-  // BGR HWC bytes -> RGB CHW floats in [0, 1].
-  torch::Tensor x = batch.to(device)
-                        .permute({0, 3, 1, 2})
-                        .flip(1)
-                        .to(torch::kFloat)
-                        .div_(255.0)
-                        .contiguous(LayoutFor(device));
-  HeadOutput head = net->forward(x);
+  HeadOutput head = net->forward(InputFromBgr(batch, device));
   if (embeddings) {
     torch::Tensor e = head.embedding.to(torch::kCPU).contiguous();
     embeddings->assign(images.size(), {});

@@ -168,6 +168,15 @@ void ToLayout(DetectorNet& net, torch::MemoryFormat layout) {
   }
 }
 
+torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device) {
+  return bgr.to(device)
+      .permute({0, 3, 1, 2})
+      .flip(1)
+      .to(torch::kFloat)
+      .div_(255.0)
+      .contiguous(LayoutFor(device));
+}
+
 Grid MakeGrid(int size, torch::Device device) {
   std::vector<float> centers, strides;
   for (int s : kStrides) {

@@ -99,6 +99,10 @@ torch::MemoryFormat LayoutFor(torch::Device device);
 // Puts the 4-d parameters of `net` in `layout` (values unchanged).
 void ToLayout(DetectorNet& net, torch::MemoryFormat layout);
 
+// The network's input from letterboxed images: BGR bytes [N, H, W, 3] ->
+// RGB floats in [0, 1], [N, 3, H, W], on `device` in LayoutFor(device).
+torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device);
+
 // Number of parameters and multiply-accumulates x 2 (FLOPs) at `size`.
 int64_t CountParameters(DetectorNet& net);
 double EstimateFlops(DetectorNet& net, int size);

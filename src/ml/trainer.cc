@@ -72,12 +72,7 @@ torch::Tensor ToTensor(const std::vector<Example>& batch, int s, torch::Device d
   for (int64_t i = 0; i < n; ++i) {
     std::memcpy(t[i].data_ptr(), batch[i].image.data, static_cast<size_t>(s) * s * 3);
   }
-  return t.to(device)
-      .permute({0, 3, 1, 2})
-      .flip(1)
-      .to(torch::kFloat)
-      .div_(255.0)
-      .contiguous(LayoutFor(device));
+  return InputFromBgr(t, device);
 }
 
 std::vector<torch::Tensor> Targets(const std::vector<Example>& batch, torch::Device device) {
