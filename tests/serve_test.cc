@@ -254,6 +254,55 @@ TEST_F(ServeTest, BadInputsGetClearErrorsAndTheServerGoesOn) {
   EXPECT_EQ(health->status, 200);
 }
 
+// Decoding on the connection thread or in the batch worker is a placement
+// choice only: the same detections, the same errors, the same log.
+TEST_F(ServeTest, DecodingOnConnectionOrWorkerGivesTheSameAnswers) {
+  struct Answer {
+    int status = 0;
+    Json body;
+  };
+  // A well-formed PNG (signature, header, end) whose data fails its CRC:
+  // only decoding the pixels finds that, in the worker in "worker" mode.
+  std::vector<uchar> png;
+  ASSERT_TRUE(cv::imencode(
+      ".png", cv::imdecode(std::vector<uchar>(jpeg_.begin(), jpeg_.end()), cv::IMREAD_COLOR), png));
+  std::string corrupt_png(png.begin(), png.end());
+  corrupt_png[corrupt_png.size() / 2] ^= 0x5A;
+  auto ask = [&](const std::string& mode, std::vector<Answer>& out) {
+    StartServer({"--decode-on", mode, "--workers", "1", "--threads", "2"});
+    EXPECT_NE(server_->Output().find(mode == "worker" ? "decoded by the batch workers"
+                                                      : "decoded on the connection threads"),
+              std::string::npos)
+        << server_->Output();
+    for (const std::string& body : {jpeg_, jpeg_.substr(0, jpeg_.size() / 2), std::string(300, 'x'),
+                                    std::string(), corrupt_png}) {
+      auto r = PostImage(body, "image/png", "?conf=0.01");
+      ASSERT_TRUE(r) << mode;
+      out.push_back({r->status, Body(r)});
+    }
+    server_->Signal(SIGTERM);
+    EXPECT_EQ(server_->Wait(30), 0) << server_->Output();
+  };
+  std::vector<Answer> connection, worker;
+  ask("connection", connection);
+  ask("worker", worker);
+  ASSERT_EQ(connection.size(), 5u);
+  ASSERT_EQ(worker.size(), 5u);
+  EXPECT_EQ(connection[0].status, 200);
+  EXPECT_EQ(worker[0].status, 200);
+  EXPECT_EQ(connection[0].body["detections"], worker[0].body["detections"]);
+  EXPECT_EQ(connection[0].body["image"], worker[0].body["image"]);
+  EXPECT_GT(worker[0].body["timings_ms"]["decode"].get<double>(), 0);
+  EXPECT_NE(connection[4].body["error"]["message"].get<std::string>().find("undecodable png"),
+            std::string::npos)
+      << connection[4].body;
+  for (size_t i = 1; i < 5; ++i) {
+    EXPECT_EQ(connection[i].status, 400) << connection[i].body;
+    EXPECT_EQ(worker[i].status, connection[i].status) << worker[i].body;
+    EXPECT_EQ(worker[i].body["error"], connection[i].body["error"]);
+  }
+}
+
 TEST_F(ServeTest, FeedbackWithATokenBecomesANewDatasetVersion) {
   StartServer({"--keep-images", "1"});
   auto r = PostImage(jpeg_);

@@ -185,6 +185,13 @@ void AddServeCommands(CLI::App& app, Globals& g) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   serve->add_option("--device", o.device, "cpu | cuda")->capture_default_str();
+  serve
+      ->add_option("--decode-on", o.decode_on,
+                   "where images are decoded: worker (next to the forward pass, on its "
+                   "threads), connection, or auto (worker when workers x threads cover the "
+                   "cores)")
+      ->check(CLI::IsMember({"auto", "worker", "connection"}))
+      ->capture_default_str();
   serve->add_option("--batch-max-size", o.batch_max_size, "most images in one model batch")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

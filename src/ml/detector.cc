@@ -1,5 +1,6 @@
 // Detector: a weights file loaded for inference.
 
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -114,6 +115,12 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& we
                               " tensors do not match the model its config describes");
   }
   return std::unique_ptr<Detector>(new TorchDetector(config, net, device));
+}
+
+void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i);
+  });
 }
 
 Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path) {

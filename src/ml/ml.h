@@ -135,6 +135,12 @@ class Detector {
   virtual double flops() const = 0;
 };
 
+// Runs fn(i) for every i in [0, n) on LibTorch's intra-op threads (the
+// count Detector::Load set), for CPU work that belongs next to inference,
+// such as decoding a batch's images on the cores its forward pass uses.
+// fn must not throw.
+void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn);
+
 // Reads a BGR 8-bit image for the detector from a file: EXIF orientation
 // applied, grey / 16-bit / alpha / CMYK converted. Clear errors otherwise.
 Result<cv::Mat> LoadImageForModel(const std::filesystem::path& path);

@@ -38,7 +38,7 @@ bool LooksTruncated(std::string_view b, const std::string& format) {
 
 }  // namespace
 
-Result<DecodedImage> DecodeImage(std::string_view bytes, int target, const DecodeLimits& limits) {
+Result<DecodedImage> CheckImage(std::string_view bytes, const DecodeLimits& limits) {
   if (bytes.empty()) return Status::InvalidInput("empty body: send the image's bytes");
   const std::string sniffed = Sniff(bytes);
   if (sniffed.empty()) {
@@ -68,6 +68,10 @@ Result<DecodedImage> DecodeImage(std::string_view bytes, int target, const Decod
                                 std::to_string(limits.max_pixels) + " pixels and " +
                                 std::to_string(limits.max_side) + " per side");
   }
+  return out;
+}
+
+Status DecodePixels(std::string_view bytes, int target, DecodedImage& out) {
   int flags = cv::IMREAD_COLOR;
   int reduce = 1;
   if (out.format == "jpeg" && target > 0) {
@@ -91,7 +95,7 @@ Result<DecodedImage> DecodeImage(std::string_view bytes, int target, const Decod
   }
   out.scale =
       static_cast<double>(std::max(out.width, out.height)) / std::max(out.bgr.cols, out.bgr.rows);
-  return out;
+  return Status::Ok();
 }
 
 }  // namespace detops::serve

@@ -25,13 +25,23 @@ struct DecodedImage {
   double scale = 1;  // original pixels per pixel of `bgr`
 };
 
-// Decodes JPEG, PNG or WebP. A JPEG at least twice the model's input size
-// (`target`, the letterbox side) is decoded at 1/2, 1/4 or 1/8 scale by
-// libjpeg itself, never below `target` on its long side: the network sees
-// the same letterboxed pixels for a fraction of the decode time. InvalidInput
-// names the reason: "empty body", "not a JPEG, PNG or WebP image", "image
-// is 50000x50000 pixels; the limit is 40000000", "undecodable jpeg data".
-Result<DecodedImage> DecodeImage(std::string_view bytes, int target, const DecodeLimits& limits);
+// A request image in two steps, so that a server can refuse bad bodies
+// before they queue and decode the rest wherever it likes.
+//
+// CheckImage reads the signature, the end marker and the header (format,
+// width, height; `bgr` stays empty) and applies the limits; cheap.
+// InvalidInput names the reason: "empty body", "not a JPEG, PNG or WebP
+// image", "truncated jpeg data", "image is 50000x50000 pixels; the limit is
+// 40000000 ...".
+Result<DecodedImage> CheckImage(std::string_view bytes, const DecodeLimits& limits);
+
+// Decodes the pixels of an image CheckImage passed (`out` is its result). A
+// JPEG at least twice the model's input size (`target`, the letterbox side)
+// is decoded at 1/2, 1/4 or 1/8 scale by libjpeg itself, never below
+// `target` on its long side: the network sees the same letterboxed pixels
+// for a fraction of the decode time. InvalidInput "undecodable png data"
+// for data that is corrupt past its header.
+Status DecodePixels(std::string_view bytes, int target, DecodedImage& out);
 
 // Whether a Content-Type names an image body the server takes:
 // image/jpeg, image/png, image/webp or application/octet-stream

@@ -55,14 +55,40 @@ bool KeepImage(double rate) {
 
 }  // namespace
 
+std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int imgsz) {
+  std::vector<Status> status(jobs.size());
+  ParallelFor(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
+    PredictJob& job = jobs[i];
+    if (job.decoded) return;
+    const auto t0 = Clock::now();
+    status[i] = DecodePixels(job.bytes, imgsz, job.image);
+    if (!status[i].ok()) return;
+    job.decode_ms = Ms(Clock::now() - t0);
+    job.profile = ProfileDecodedImage(job.image.bgr);
+    job.decoded = true;
+  });
+  return status;
+}
+
 std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>& jobs) {
   const auto taken = Clock::now();
   std::shared_ptr<LoadedModel> model = host_->Current();
   std::vector<Result<PredictOutcome>> out(jobs.size(), Status::Internal("not run"));
+  std::vector<bool> done(jobs.size(), false);
+  // Images the connection threads left to us, decoded for the model that
+  // runs them; an image that does not decode fails alone.
+  const std::vector<Status> decoded = DecodeJobs(jobs, model->version.spec.imgsz);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!decoded[i].ok()) {
+      out[i] = decoded[i];
+      done[i] = true;
+    } else if (decode_in_worker_) {
+      m_.decode_seconds->Observe(jobs[i].decode_ms / 1000);
+    }
+  }
   // Requests may ask for other NMS settings: one forward pass per distinct
   // (iou, max_det), at the lowest confidence asked, then each request's own
   // threshold. Nearly always a single group.
-  std::vector<bool> done(jobs.size(), false);
   for (size_t first = 0; first < jobs.size(); ++first) {
     if (done[first]) continue;
     std::vector<size_t> group;
@@ -75,7 +101,7 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
       }
     }
     std::vector<cv::Mat> images;
-    for (size_t i : group) images.push_back(jobs[i].bgr);
+    for (size_t i : group) images.push_back(jobs[i].image.bgr);
     std::vector<std::vector<float>> embeddings;
     const auto t0 = Clock::now();
     Result<std::vector<std::vector<Detection>>> dets = Status::Internal("not run");
@@ -93,6 +119,10 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
         if (d.score >= jobs[i].options.conf) r.detections.push_back(std::move(d));
       }
       r.embedding = std::move(embeddings[k]);
+      r.image = std::move(jobs[i].image);
+      r.image.bgr = cv::Mat();  // the caller needs its size, not its pixels
+      r.profile = std::move(jobs[i].profile);
+      r.decode_ms = jobs[i].decode_ms;
       r.queue_ms = Ms(taken - jobs[i].queued);
       r.inference_ms = infer_ms;
       r.batch_size = static_cast<int>(jobs.size());
@@ -104,13 +134,22 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
 
 Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions& options,
                                     Clock::time_point start) {
-  auto model = host_->Current();
-  const auto t0 = Clock::now();
-  DecodeLimits limits{o_.max_pixels, o_.max_side};
-  ASSIGN_OR_RETURN(DecodedImage img, DecodeImage(bytes, model->version.spec.imgsz, limits));
-  const double decode_ms = Ms(Clock::now() - t0);
-  m_.decode_seconds->Observe(decode_ms / 1000);
-  PredictJob job{img.bgr, options, Clock::now()};
+  PredictJob job;
+  job.bytes = bytes;
+  job.options = options;
+  // Bodies that are not an image, or too large a one, never queue.
+  ASSIGN_OR_RETURN(job.image, CheckImage(bytes, DecodeLimits{o_.max_pixels, o_.max_side}));
+  if (!decode_in_worker_) {
+    // Decoded here for the current model; a swap before the batch runs
+    // changes nothing that matters (the letterbox takes any size).
+    const auto t0 = Clock::now();
+    RETURN_IF_ERROR(DecodePixels(bytes, host_->Current()->version.spec.imgsz, job.image));
+    job.decode_ms = Ms(Clock::now() - t0);
+    m_.decode_seconds->Observe(job.decode_ms / 1000);
+    job.profile = ProfileDecodedImage(job.image.bgr);
+    job.decoded = true;
+  }
+  job.queued = Clock::now();
   auto submitted = batcher_->Submit(std::move(job));
   if (!submitted.ok()) {
     m_.rejected_full->Inc();
@@ -118,6 +157,7 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
   }
   ASSIGN_OR_RETURN(PredictOutcome r, submitted->get());
   const double total_ms = Ms(Clock::now() - start);
+  const DecodedImage& img = r.image;
 
   PredictionRecord rec;
   rec.id = NewPredictionId();
@@ -152,7 +192,7 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
   if (low) m_.low_confidence->Inc();
   m_.predictions->Inc();
   ++predictions_;
-  ImageProfile p = ProfileDecodedImage(img.bgr);
+  const ImageProfile& p = r.profile;
   rec.profile = {p.brightness, p.contrast, p.sharpness, p.mean_b, p.mean_g, p.mean_r};
   rec.embedding = std::move(r.embedding);
   rec.queue_ms = r.queue_ms;
@@ -164,7 +204,7 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
             {"image", {{"width", img.width}, {"height", img.height}, {"format", img.format}}},
             {"detections", std::move(dets)},
             {"timings_ms",
-             {{"decode", Round(decode_ms, 0.01)},
+             {{"decode", Round(r.decode_ms, 0.01)},
               {"queue", Round(r.queue_ms, 0.01)},
               {"inference", Round(r.inference_ms, 0.01)},
               {"batch_size", r.batch_size},

@@ -3,7 +3,8 @@
 // registry's production model.
 //
 // Layers: HTTP (cpp-httplib, a thread per connection) -> routes (JSON <->
-// types; images decoded on the connection's thread) -> a bounded queue ->
+// types; images decoded on the connection's thread or by the batch worker,
+// ServerOptions::decode_on) -> a bounded queue ->
 // the dynamic batcher (groups requests up to batch_max_size or
 // batch_max_delay_us) -> the model host (one model, hot-swapped when its
 // registry alias moves). Every prediction goes to the prediction log
@@ -54,6 +55,15 @@ struct ServerOptions {
   // process's first thread, where LibTorch's multi-threaded kernels are
   // fastest); Wait then returns once Stop has drained the queue.
   bool lend_caller_thread = false;
+  // Where request images are decoded (and profiled for the prediction log):
+  // "connection" (on the connection's thread, before queueing), "worker"
+  // (by the batch worker, spread over its intra-op threads, just before the
+  // forward pass), or "auto": "worker" when the workers' threads cover
+  // every core, else "connection". Decoding next to a multi-threaded
+  // forward pass on the same cores preempts one of its threads, and the
+  // others wait at the next barrier: on 2 cores that cost the 2-thread
+  // settings ~1.4x per batch (docs/BENCHMARKS.md).
+  std::string decode_on = "auto";
   size_t batch_max_size = 8;
   // How long the first queued image waits for others. 0: a batch is what
   // queued while the workers were busy (no added latency at low load).

@@ -121,9 +121,11 @@ Status ServerImpl::InitMetrics() {
                    r.AddHistogram("detops_inference_seconds",
                                   "Forward pass and NMS time of one batch", {}, LatencyBuckets()));
   m_.inference_seconds = &infer->With({});
-  ASSIGN_OR_RETURN(auto decode, r.AddHistogram("detops_decode_seconds",
-                                               "Image decode time on the connection thread", {},
-                                               LatencyBuckets()));
+  ASSIGN_OR_RETURN(
+      auto decode,
+      r.AddHistogram("detops_decode_seconds",
+                     "Image decode time (on the connection thread or the batch worker)", {},
+                     LatencyBuckets()));
   m_.decode_seconds = &decode->With({});
   ASSIGN_OR_RETURN(auto batch, r.AddHistogram("detops_batch_size", "Images per model batch", {},
                                               BatchSizeBuckets(o_.batch_max_size)));
@@ -198,6 +200,15 @@ Status ServerImpl::Init() {
   const int threads =
       o_.threads > 0 ? o_.threads
                      : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / workers);
+  if (o_.decode_on == "worker" || o_.decode_on == "connection") {
+    decode_in_worker_ = o_.decode_on == "worker";
+  } else if (o_.decode_on == "auto") {
+    decode_in_worker_ =
+        workers * threads >= static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  } else {
+    return Status::InvalidInput("decode_on '" + o_.decode_on +
+                                "': expected auto, worker or connection");
+  }
   ho.detector = {o_.device, threads};
   ho.replicas = workers;
   ho.poll_ms = o_.poll_ms;
@@ -270,7 +281,8 @@ Status ServerImpl::Init() {
       ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
       std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
       " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
-      std::to_string(threads) + " threads");
+      std::to_string(threads) + " threads, images decoded " +
+      (decode_in_worker_ ? "by the batch workers" : "on the connection threads"));
   return Status::Ok();
 }
 

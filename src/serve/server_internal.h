@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "data/image_profile.h"
 #include "serve/batcher.h"
 #include "serve/decode.h"
 #include "serve/metrics.h"
@@ -21,18 +22,25 @@ namespace detops::serve {
 
 using Clock = std::chrono::steady_clock;
 
-// One image through the batcher.
+// One image through the batcher: decoded by the connection thread, or its
+// bytes for the worker to decode (ServerOptions::decode_on).
 struct PredictJob {
-  cv::Mat bgr;
+  std::string_view bytes;  // the request body; it outlives the job (its caller waits)
+  bool decoded = false;    // `image` and `profile` hold the decoded image
+  DecodedImage image;
+  ImageProfile profile;
+  double decode_ms = 0;
   PredictOptions options;
   Clock::time_point queued;
 };
 
 struct PredictOutcome {
   std::shared_ptr<LoadedModel> model;  // the version that answered
-  std::vector<Detection> detections;   // in `bgr` pixels
+  std::vector<Detection> detections;   // in `image.bgr` pixels
   std::vector<float> embedding;
-  double queue_ms = 0, inference_ms = 0;
+  DecodedImage image;  // its size, format and scale (pixels dropped)
+  ImageProfile profile;
+  double decode_ms = 0, queue_ms = 0, inference_ms = 0;
   int batch_size = 0;
 };
 
@@ -87,6 +95,9 @@ class ServerImpl final : public Server {
   Result<Json> PredictOne(std::string_view bytes, const PredictOptions& options,
                           Clock::time_point start);
   std::vector<Result<PredictOutcome>> RunBatch(std::vector<PredictJob>& jobs);
+  // Decodes and profiles the jobs the connection threads left undecoded,
+  // over the worker's intra-op threads; the failures' statuses (ok: decoded).
+  std::vector<Status> DecodeJobs(std::vector<PredictJob>& jobs, int imgsz);
 
   Workspace& ws_;
   const ServerOptions o_;
@@ -97,6 +108,7 @@ class ServerImpl final : public Server {
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<TokenCache> tokens_;
   ServerMetrics m_;
+  bool decode_in_worker_ = false;  // ServerOptions::decode_on, resolved
   int port_ = 0;
   std::thread listener_;
   std::atomic<bool> ready_{false};
