@@ -173,18 +173,35 @@ mem_file="$scratch/mem.txt"
 peak_mem() { sort -n "$mem_file" | tail -1 | awk '{ printf "rss_kb=%d pss_kb=%d", $1, $2 }'; }
 
 # start_server KIND CONFIG: starts it, waits for /readyz, warms it up.
+# detops_setting CONFIG: "W T B" of "[wW]tTbB" (W batch workers, model
+# copies, default 1; T threads; batch <= B).
+detops_setting() {
+  local cfg=$1 w=1 t b
+  if [[ $cfg == w* ]]; then
+    w=${cfg#w}
+    w=${w%%t*}
+  fi
+  t=${cfg#*t}
+  t=${t%b*}
+  b=${cfg#*b}
+  echo "$w $t $b"
+}
+
+# inproc_next_to CONFIG: the in-process point of the same batch on the same
+# number of cores, measured right before that setting's HTTP points. This
+# machine's speed drifts by 20 % within minutes, so a ratio of two figures
+# taken ten minutes apart would mostly measure the drift.
+inproc_next_to() {
+  local w t b
+  read -r w t b <<<"$(detops_setting "$1")"
+  build/bench/serve_bench --weights="$weights" --image="$image" --benchmark_min_time="$secs"     --benchmark_filter="batch:$b/threads:$((w * t))/"     --benchmark_out="$scratch/inproc-$1.json" --benchmark_out_format=json >/dev/null 2>&1
+}
+
 start_server() {
   local kind=$1 cfg=$2 url
   if [ "$kind" = detops ]; then
-    # [wW]tTbB: W batch workers (model copies, default 1), T threads, batch <= B.
-    local w=1
-    if [[ $cfg == w* ]]; then
-      w=${cfg#w}
-      w=${w%%t*}
-    fi
-    local t=${cfg#*t}
-    t=${t%b*}
-    local b=${cfg#*b}
+    local w t b
+    read -r w t b <<<"$(detops_setting "$cfg")"
     local extra=()
     read -ra extra <<<"${SERVE_BENCH_DETOPS_FLAGS:-}"
     "$detops" -w "$ws" serve --model cars --host 127.0.0.1 --port "$port" --workers "$w" \
@@ -226,6 +243,7 @@ start_server() {
 
 closed_loop() {  # KIND CONFIG
   local kind=$1 cfg=$2 c out
+  [ "$kind" = detops ] && inproc_next_to "$cfg"
   start_server "$kind" "$cfg"
   for c in $conns; do
     : >"$mem_file"

@@ -9,6 +9,7 @@ generator (bench/peer/loadgen.cc) with the servers' peak memory.
 """
 
 import json
+import os
 import re
 import sys
 
@@ -136,12 +137,20 @@ def main():
     for cfg in sorted({r["cfg"] for r in det_c}):
         w, t, b = detops_cfg(cfg)
         http = best([r for r in det_c if r["cfg"] == cfg], "ok_rps", False)
-        # Against in-process at the same batch on the same number of cores.
+        # Against in-process at the same batch on the same number of cores,
+        # measured right before this setting (else at the start of the run).
         ref = inproc.get((b, w * t))
+        near = os.path.join(os.path.dirname(sys.argv[2]), f"inproc-{cfg}.json")
+        when = ""
+        if os.path.exists(near):
+            when = ", measured just before"
+            for x in json.load(open(near))["benchmarks"]:
+                if x.get("run_type", "iteration") == "iteration":
+                    ref = x
         if http and ref:
             ratio = http["ok_rps"] / ref["items_per_second"]
             who = f"{w} workers × {t} thread" if w > 1 else f"{t} threads"
-            p(f"| HTTP ÷ in-process images/s, batch {b}, {who} (in process: {w * t} threads) "
+            p(f"| HTTP ÷ in-process images/s, batch {b}, {who} (in process: {w * t} threads{when}) "
               f"| {http['ok_rps']:.1f} "
               f"({int(http['conns'])} conn.) ÷ {ref['items_per_second']:.1f} | – | {ratio:.2f} | "
               f"≥ {GOALS['http']} | {verdict(ratio, GOALS['http'], True)} |")
