@@ -57,9 +57,9 @@ class TrainCli : public ::testing::Test {
 };
 
 TEST_F(TrainCli, SynthToTrackedEvaluatedModelWithARecipe) {
-  testing::WriteText(
-      dir_ / "recipe.yaml",
-      "# a user's recipe\nepochs: 5\nlr: 0.003\naugment:\n  mosaic: 0\n  dark: 0.3\n");
+  testing::WriteText(dir_ / "recipe.yaml",
+                     "# a user's recipe\nepochs: 5\nlr: 0.003\nbox_weight: 4\naugment:\n  mosaic: "
+                     "0\n  dark: 0.3\n");
   Json t = RunJson(std::string("train cars --name first --epochs 2 --json --config ") +
                    (dir_ / "recipe.yaml").string() + kTiny);
   EXPECT_EQ(t["status"], "finished");
@@ -72,6 +72,7 @@ TEST_F(TrainCli, SynthToTrackedEvaluatedModelWithARecipe) {
   EXPECT_EQ(show["params"]["augment.mosaic"], "0.0");
   EXPECT_EQ(show["params"]["augment.dark"], "0.3");
   EXPECT_EQ(show["params"]["lr"], "0.003");
+  EXPECT_EQ(show["params"]["box_weight"], "4.0");
   EXPECT_EQ(show["dataset"], "cars@1");
   std::string artifacts = show["artifacts"].dump();
   EXPECT_NE(artifacts.find("weights/best.pt"), std::string::npos) << artifacts;

@@ -45,7 +45,6 @@ constexpr int kTopK = 10;       // positives per ground-truth box
 constexpr double kAlpha = 0.5;  // alignment = score^alpha * IoU^beta
 constexpr double kBeta = 6.0;
 constexpr double kCenterRadius = 2.5;  // in strides
-constexpr double kBoxWeight = 2.0;     // GFL's balance of GIoU against QFL
 
 // Task-aligned assignment (TOOD, as in YOLOv8), with YOLOX's centre
 // sampling added to the candidates so that boxes thinner than a stride
@@ -99,7 +98,7 @@ Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, 
 }  // namespace
 
 LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
-                       const std::vector<torch::Tensor>& targets, int num_classes) {
+                       const std::vector<torch::Tensor>& targets, double box_weight) {
   const int64_t b = out.logits.size(0);
   torch::Tensor decoded = DecodeBoxes(out.box, grid);
   torch::Tensor cls_target = torch::zeros_like(out.logits);
@@ -117,7 +116,6 @@ LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
     torch::Tensor truth = gt.slice(1, 1, 5).index_select(0, a.gt);
     box_loss = box_loss + (1.0 - ElementGIoU(pred, truth)).sum();
   }
-  (void)num_classes;
   // Quality focal loss (GFL): BCE against the soft targets, scaled by
   // |target - score|^2 so that the thousands of easy background locations do
   // not drown a few small objects; both terms per positive.
@@ -130,7 +128,7 @@ LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
   cls_loss = cls_loss / norm;
   box_loss = box_loss / norm;
   LossOutput r;
-  r.total = cls_loss + kBoxWeight * box_loss;
+  r.total = cls_loss + box_weight * box_loss;
   r.box = box_loss.item<double>();
   r.cls = cls_loss.item<double>();
   r.positives = positives;

@@ -25,9 +25,10 @@ struct LossOutput {
 // score^0.5 * IoU^6, a location claimed twice goes to the box it overlaps
 // most. Class targets are the alignment normalized so that each box's best
 // positive gets its best IoU (quality-aware scores). Loss per positive:
-// quality focal loss (GFL) on the scores plus 2 x (1 - GIoU) on the boxes.
+// quality focal loss (GFL) on the scores plus box_weight x (1 - GIoU) on the
+// boxes (2: GFL's balance).
 LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
-                       const std::vector<torch::Tensor>& targets, int num_classes);
+                       const std::vector<torch::Tensor>& targets, double box_weight = 2.0);
 
 // Pairwise IoU [N, M] and elementwise GIoU [N] of x1,y1,x2,y2 boxes.
 torch::Tensor PairIoU(const torch::Tensor& a, const torch::Tensor& b);

@@ -36,6 +36,7 @@ struct TrainOptions {
   double warmup_epochs = 2;  // linear warm-up, then cosine to lr * 0.05
   double ema_decay = 0.999;  // EMA of weights (ramped in early steps)
   double grad_clip = 10.0;   // max gradient norm
+  double box_weight = 2.0;   // box (GIoU) loss against the class (QFL) loss, per positive
   int patience = 0;          // early stop after this many epochs without
                              // a better val mAP50-95; 0: never
   int eval_every = 1;        // validate every N epochs (and the last)

@@ -13,6 +13,7 @@ Json TrainOptionsToJson(const TrainOptions& o) {
           {"warmup_epochs", o.warmup_epochs},
           {"ema_decay", o.ema_decay},
           {"grad_clip", o.grad_clip},
+          {"box_weight", o.box_weight},
           {"patience", o.patience},
           {"eval_every", o.eval_every},
           {"close_mosaic", o.close_mosaic},
@@ -49,6 +50,7 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.warmup_epochs = j.at("warmup_epochs");
     o.ema_decay = j.at("ema_decay");
     o.grad_clip = j.at("grad_clip");
+    o.box_weight = j.value("box_weight", o.box_weight);  // runs before it was a knob
     o.patience = j.at("patience");
     o.eval_every = j.at("eval_every");
     o.close_mosaic = j.at("close_mosaic");
