@@ -208,6 +208,24 @@ def main():
         p(f"| {b} | {t} | {ms(r['real_time'])} | {r['items_per_second']:.1f} | "
           f"{r.get('detections_per_image', 0):.1f} |")
     p("")
+    near = []
+    for cfg in sorted({r["cfg"] for r in det_c}):
+        f = os.path.join(os.path.dirname(sys.argv[2]), f"inproc-{cfg}.json")
+        if os.path.exists(f):
+            for x in json.load(open(f))["benchmarks"]:
+                if x.get("run_type", "iteration") == "iteration":
+                    near.append((cfg, x))
+    if near:
+        p("The same, each measured right before a detops setting's HTTP points "
+          "(the reference of its HTTP ÷ in-process ratio):")
+        p("")
+        p("| before | batch | threads | ms per batch | images/s |")
+        p("|---|---|---|---|---|")
+        for cfg, x in near:
+            m = re.search(r"batch:(\d+)/threads:(\d+)", x["name"])
+            p(f"| {describe('detops', cfg)} | {m[1]} | {m[2]} | {ms(x['real_time'])} | "
+              f"{x['items_per_second']:.1f} |")
+        p("")
 
     # Every closed-loop point.
     p("Closed loop (wrk, one thread):")
