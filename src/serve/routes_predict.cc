@@ -1,5 +1,6 @@
 // POST /v1/predict and /v1/predict/batch, and the batch runner behind them.
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -57,6 +58,9 @@ bool KeepImage(double rate) {
 
 std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int imgsz) {
   std::vector<Status> status(jobs.size());
+  if (std::all_of(jobs.begin(), jobs.end(), [](const PredictJob& j) { return j.decoded; })) {
+    return status;
+  }
   ParallelFor(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
     PredictJob& job = jobs[i];
     if (job.decoded) return;
