@@ -117,9 +117,10 @@ Status ServerImpl::InitMetrics() {
                                               "Time an image waited in the batching queue", {},
                                               LatencyBuckets()));
   m_.queue_seconds = &queue->With({});
-  ASSIGN_OR_RETURN(auto infer,
-                   r.AddHistogram("detops_inference_seconds",
-                                  "Forward pass and NMS time of one batch", {}, LatencyBuckets()));
+  ASSIGN_OR_RETURN(auto infer, r.AddHistogram("detops_inference_seconds",
+                                              "Time to run one batch: forward pass and NMS, and "
+                                              "the decoding when the batch worker decodes",
+                                              {}, LatencyBuckets()));
   m_.inference_seconds = &infer->With({});
   ASSIGN_OR_RETURN(
       auto decode,
