@@ -95,19 +95,49 @@ Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, 
   return {cand.index_select(0, fg), matched, target};
 }
 
+// Every location inside a ground-truth box that is not a positive, with the
+// box it regresses (the smallest one holding it, as in FCOS): [N] locations
+// and [N] rows of `gt`.
+std::pair<torch::Tensor, torch::Tensor> InsideNotPositive(const Grid& grid, const torch::Tensor& gt,
+                                                          const torch::Tensor& positives) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor ax = grid.centers.select(1, 0).unsqueeze(0);  // [1, A]
+  torch::Tensor ay = grid.centers.select(1, 1).unsqueeze(0);
+  torch::Tensor gx1 = gt.select(1, 1).unsqueeze(1), gy1 = gt.select(1, 2).unsqueeze(1);
+  torch::Tensor gx2 = gt.select(1, 3).unsqueeze(1), gy2 = gt.select(1, 4).unsqueeze(1);
+  torch::Tensor inside = (ax > gx1) & (ax < gx2) & (ay > gy1) & (ay < gy2);  // [G, A]
+  torch::Tensor area = ((gx2 - gx1) * (gy2 - gy1)).expand_as(inside);
+  auto [smallest, owner] = torch::where(inside, area, torch::full_like(area, 1e30)).min(0);
+  torch::Tensor keep = smallest < 1e29;
+  if (positives.defined() && positives.numel() > 0) keep.index_fill_(0, positives, false);
+  torch::Tensor loc = keep.nonzero().squeeze(1);
+  return {loc, owner.index_select(0, loc)};
+}
+
 }  // namespace
 
 LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
-                       const std::vector<torch::Tensor>& targets, double box_weight) {
+                       const std::vector<torch::Tensor>& targets, double box_weight,
+                       double inside_box_weight) {
   const int64_t b = out.logits.size(0);
   torch::Tensor decoded = DecodeBoxes(out.box, grid);
   torch::Tensor cls_target = torch::zeros_like(out.logits);
   torch::Tensor box_loss = torch::zeros({}, out.logits.options());
-  int64_t positives = 0;
+  torch::Tensor inside_loss = torch::zeros({}, out.logits.options());
+  int64_t positives = 0, inside = 0;
   for (int64_t i = 0; i < b; ++i) {
     const torch::Tensor& gt = targets[i];
     if (gt.size(0) == 0) continue;
     Assignment a = TaskAligned(out.logits[i].detach(), decoded[i].detach(), grid, gt);
+    if (inside_box_weight > 0) {
+      auto [loc, owner] = InsideNotPositive(grid, gt, a.anchors);
+      if (loc.numel() > 0) {
+        inside += loc.numel();
+        inside_loss = inside_loss + (1.0 - ElementGIoU(decoded[i].index_select(0, loc),
+                                                       gt.slice(1, 1, 5).index_select(0, owner)))
+                                        .sum();
+      }
+    }
     if (!a.anchors.defined() || a.anchors.numel() == 0) continue;
     positives += a.anchors.size(0);
     torch::Tensor classes = gt.select(1, 0).to(torch::kLong).index_select(0, a.gt);
@@ -129,6 +159,7 @@ LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
   box_loss = box_loss / norm;
   LossOutput r;
   r.total = cls_loss + box_weight * box_loss;
+  if (inside > 0) r.total = r.total + inside_box_weight * inside_loss / static_cast<double>(inside);
   r.box = box_loss.item<double>();
   r.cls = cls_loss.item<double>();
   r.positives = positives;

@@ -26,9 +26,14 @@ struct LossOutput {
 // most. Class targets are the alignment normalized so that each box's best
 // positive gets its best IoU (quality-aware scores). Loss per positive:
 // quality focal loss (GFL) on the scores plus box_weight x (1 - GIoU) on the
-// boxes (2: GFL's balance).
+// boxes (2: GFL's balance). With inside_box_weight > 0, every other location
+// inside a box also regresses it (the smallest box holding it, FCOS's rule),
+// mean (1 - GIoU) over those locations times that weight: a location near
+// one end of a long scratch then learns the whole scratch's box, and what it
+// predicts at test time is a duplicate NMS removes, not a piece.
 LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
-                       const std::vector<torch::Tensor>& targets, double box_weight = 2.0);
+                       const std::vector<torch::Tensor>& targets, double box_weight = 2.0,
+                       double inside_box_weight = 0.1);
 
 // Pairwise IoU [N, M] and elementwise GIoU [N] of x1,y1,x2,y2 boxes.
 torch::Tensor PairIoU(const torch::Tensor& a, const torch::Tensor& b);

@@ -299,7 +299,8 @@ Result<TrainResult> Trainer::Run() {
       for (auto& g : opt_->param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       HeadOutput out = net_->forward(ToTensor(examples, s, device_));
-      LossOutput loss = ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight);
+      LossOutput loss =
+          ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight, o_.inside_box_weight);
       opt_->zero_grad();
       loss.total.backward();
       torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip);

@@ -14,6 +14,7 @@ Json TrainOptionsToJson(const TrainOptions& o) {
           {"ema_decay", o.ema_decay},
           {"grad_clip", o.grad_clip},
           {"box_weight", o.box_weight},
+          {"inside_box_weight", o.inside_box_weight},
           {"patience", o.patience},
           {"eval_every", o.eval_every},
           {"close_mosaic", o.close_mosaic},
@@ -51,6 +52,8 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.ema_decay = j.at("ema_decay");
     o.grad_clip = j.at("grad_clip");
     o.box_weight = j.value("box_weight", o.box_weight);  // runs before it was a knob
+    // Runs recorded before the key existed trained without the term.
+    o.inside_box_weight = j.value("inside_box_weight", 0.0);
     o.patience = j.at("patience");
     o.eval_every = j.at("eval_every");
     o.close_mosaic = j.at("close_mosaic");
