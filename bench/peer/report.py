@@ -91,6 +91,17 @@ def verdict(ratio, goal, at_least):
     return "met" if met else "**not met**"
 
 
+def inproc_next_to(inproc_json, cfg):
+    """The in-process point serve_compare.sh measured right before a detops
+    setting's HTTP points (inproc-CFG.json next to inproc.json), or None."""
+    path = os.path.join(os.path.dirname(inproc_json), f"inproc-{cfg}.json")
+    if not os.path.exists(path):
+        return None
+    points = [x for x in json.load(open(path))["benchmarks"]
+              if x.get("run_type", "iteration") == "iteration"]
+    return points[-1] if points else None
+
+
 def main():
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(sys.argv[1]) if "=" in line)
     inproc = {}
@@ -139,14 +150,9 @@ def main():
         http = best([r for r in det_c if r["cfg"] == cfg], "ok_rps", False)
         # Against in-process at the same batch on the same number of cores,
         # measured right before this setting (else at the start of the run).
-        ref = inproc.get((b, w * t))
-        near = os.path.join(os.path.dirname(sys.argv[2]), f"inproc-{cfg}.json")
-        when = ""
-        if os.path.exists(near):
-            when = ", measured just before"
-            for x in json.load(open(near))["benchmarks"]:
-                if x.get("run_type", "iteration") == "iteration":
-                    ref = x
+        near = inproc_next_to(sys.argv[2], cfg)
+        ref = near or inproc.get((b, w * t))
+        when = ", measured just before" if near else ""
         if http and ref:
             ratio = http["ok_rps"] / ref["items_per_second"]
             who = f"{w} workers × {t} thread" if w > 1 else f"{t} threads"
@@ -208,13 +214,8 @@ def main():
         p(f"| {b} | {t} | {ms(r['real_time'])} | {r['items_per_second']:.1f} | "
           f"{r.get('detections_per_image', 0):.1f} |")
     p("")
-    near = []
-    for cfg in sorted({r["cfg"] for r in det_c}):
-        f = os.path.join(os.path.dirname(sys.argv[2]), f"inproc-{cfg}.json")
-        if os.path.exists(f):
-            for x in json.load(open(f))["benchmarks"]:
-                if x.get("run_type", "iteration") == "iteration":
-                    near.append((cfg, x))
+    near = [(cfg, inproc_next_to(sys.argv[2], cfg)) for cfg in sorted({r["cfg"] for r in det_c})]
+    near = [(cfg, x) for cfg, x in near if x]
     if near:
         p("The same, each measured right before a detops setting's HTTP points "
           "(the reference of its HTTP ÷ in-process ratio):")

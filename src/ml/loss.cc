@@ -46,19 +46,26 @@ constexpr double kAlpha = 0.5;  // alignment = score^alpha * IoU^beta
 constexpr double kBeta = 6.0;
 constexpr double kCenterRadius = 2.5;  // in strides
 
+// Which locations lie inside which ground-truth box: [G, A].
+torch::Tensor InsideBoxes(const Grid& grid, const torch::Tensor& gt) {
+  torch::Tensor ax = grid.centers.select(1, 0).unsqueeze(0);  // [1, A]
+  torch::Tensor ay = grid.centers.select(1, 1).unsqueeze(0);
+  return (ax > gt.select(1, 1).unsqueeze(1)) & (ax < gt.select(1, 3).unsqueeze(1)) &
+         (ay > gt.select(1, 2).unsqueeze(1)) & (ay < gt.select(1, 4).unsqueeze(1));
+}
+
 // Task-aligned assignment (TOOD, as in YOLOv8), with YOLOX's centre
 // sampling added to the candidates so that boxes thinner than a stride
-// (scratches) still get positives.
+// (scratches) still get positives. `in_box` is InsideBoxes(grid, gt).
 Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, const Grid& grid,
-                       const torch::Tensor& gt) {
+                       const torch::Tensor& gt, const torch::Tensor& in_box) {
   torch::NoGradGuard no_grad;
   torch::Tensor ax = grid.centers.select(1, 0).unsqueeze(0);  // [1, A]
   torch::Tensor ay = grid.centers.select(1, 1).unsqueeze(0);
-  torch::Tensor gx1 = gt.select(1, 1).unsqueeze(1), gy1 = gt.select(1, 2).unsqueeze(1);
-  torch::Tensor gx2 = gt.select(1, 3).unsqueeze(1), gy2 = gt.select(1, 4).unsqueeze(1);
-  torch::Tensor in_box = (ax > gx1) & (ax < gx2) & (ay > gy1) & (ay < gy2);  // [G, A]
+  torch::Tensor cx = ((gt.select(1, 1) + gt.select(1, 3)) / 2).unsqueeze(1);  // [G, 1]
+  torch::Tensor cy = ((gt.select(1, 2) + gt.select(1, 4)) / 2).unsqueeze(1);
   torch::Tensor r = grid.strides.unsqueeze(0) * kCenterRadius;
-  torch::Tensor in_ctr = ((ax - (gx1 + gx2) / 2).abs() < r) & ((ay - (gy1 + gy2) / 2).abs() < r);
+  torch::Tensor in_ctr = ((ax - cx).abs() < r) & ((ay - cy).abs() < r);
   torch::Tensor own = in_box | in_ctr;  // [G, A]
   torch::Tensor cand = own.any(0).nonzero().squeeze(1);
   if (cand.numel() == 0) return {};
@@ -97,16 +104,14 @@ Assignment TaskAligned(const torch::Tensor& logits, const torch::Tensor& boxes, 
 
 // Every location inside a ground-truth box that is not a positive, with the
 // box it regresses (the smallest one holding it, as in FCOS): [N] locations
-// and [N] rows of `gt`.
-std::pair<torch::Tensor, torch::Tensor> InsideNotPositive(const Grid& grid, const torch::Tensor& gt,
+// and [N] rows of `gt`. `inside` is InsideBoxes(grid, gt).
+std::pair<torch::Tensor, torch::Tensor> InsideNotPositive(const torch::Tensor& gt,
+                                                          const torch::Tensor& inside,
                                                           const torch::Tensor& positives) {
   torch::NoGradGuard no_grad;
-  torch::Tensor ax = grid.centers.select(1, 0).unsqueeze(0);  // [1, A]
-  torch::Tensor ay = grid.centers.select(1, 1).unsqueeze(0);
-  torch::Tensor gx1 = gt.select(1, 1).unsqueeze(1), gy1 = gt.select(1, 2).unsqueeze(1);
-  torch::Tensor gx2 = gt.select(1, 3).unsqueeze(1), gy2 = gt.select(1, 4).unsqueeze(1);
-  torch::Tensor inside = (ax > gx1) & (ax < gx2) & (ay > gy1) & (ay < gy2);  // [G, A]
-  torch::Tensor area = ((gx2 - gx1) * (gy2 - gy1)).expand_as(inside);
+  torch::Tensor area = ((gt.select(1, 3) - gt.select(1, 1)) * (gt.select(1, 4) - gt.select(1, 2)))
+                           .unsqueeze(1)
+                           .expand_as(inside);
   auto [smallest, owner] = torch::where(inside, area, torch::full_like(area, 1e30)).min(0);
   torch::Tensor keep = smallest < 1e29;
   if (positives.defined() && positives.numel() > 0) keep.index_fill_(0, positives, false);
@@ -128,9 +133,10 @@ LossOutput ComputeLoss(const HeadOutput& out, const Grid& grid,
   for (int64_t i = 0; i < b; ++i) {
     const torch::Tensor& gt = targets[i];
     if (gt.size(0) == 0) continue;
-    Assignment a = TaskAligned(out.logits[i].detach(), decoded[i].detach(), grid, gt);
+    const torch::Tensor in_box = InsideBoxes(grid, gt);
+    Assignment a = TaskAligned(out.logits[i].detach(), decoded[i].detach(), grid, gt, in_box);
     if (inside_box_weight > 0) {
-      auto [loc, owner] = InsideNotPositive(grid, gt, a.anchors);
+      auto [loc, owner] = InsideNotPositive(gt, in_box, a.anchors);
       if (loc.numel() > 0) {
         inside += loc.numel();
         inside_loss = inside_loss + (1.0 - ElementGIoU(decoded[i].index_select(0, loc),

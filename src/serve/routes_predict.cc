@@ -58,18 +58,17 @@ bool KeepImage(double rate) {
 
 std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int imgsz) {
   std::vector<Status> status(jobs.size());
-  if (std::all_of(jobs.begin(), jobs.end(), [](const PredictJob& j) { return j.decoded; })) {
+  if (std::all_of(jobs.begin(), jobs.end(), [](const PredictJob& j) { return j.decoded(); })) {
     return status;
   }
   ParallelFor(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
     PredictJob& job = jobs[i];
-    if (job.decoded) return;
+    if (job.decoded()) return;
     const auto t0 = Clock::now();
     status[i] = DecodePixels(job.bytes, imgsz, job.image);
     if (!status[i].ok()) return;
     job.decode_ms = Ms(Clock::now() - t0);
     job.profile = ProfileDecodedImage(job.image.bgr);
-    job.decoded = true;
   });
   return status;
 }
@@ -151,7 +150,6 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
     job.decode_ms = Ms(Clock::now() - t0);
     m_.decode_seconds->Observe(job.decode_ms / 1000);
     job.profile = ProfileDecodedImage(job.image.bgr);
-    job.decoded = true;
   }
   job.queued = Clock::now();
   auto submitted = batcher_->Submit(std::move(job));

@@ -26,11 +26,11 @@ using Clock = std::chrono::steady_clock;
 // bytes for the worker to decode (ServerOptions::decode_on).
 struct PredictJob {
   std::string_view bytes;  // the request body; it outlives the job (its caller waits)
-  bool decoded = false;    // `image` and `profile` hold the decoded image
-  DecodedImage image;
+  DecodedImage image;      // pixels in image.bgr once decoded, with `profile`
   ImageProfile profile;
   double decode_ms = 0;
   PredictOptions options;
+  bool decoded() const { return !image.bgr.empty(); }
   Clock::time_point queued;
 };
 
