@@ -73,6 +73,9 @@ TEST_F(TrainCli, SynthToTrackedEvaluatedModelWithARecipe) {
   EXPECT_EQ(show["params"]["augment.dark"], "0.3");
   EXPECT_EQ(show["params"]["lr"], "0.003");
   EXPECT_EQ(show["params"]["box_weight"], "4.0");
+  // "auto" is recorded as what it meant on this machine.
+  std::string precision = show["params"]["precision"];
+  EXPECT_TRUE(precision == "bf16" || precision == "fp32") << precision;
   EXPECT_EQ(show["dataset"], "cars@1");
   std::string artifacts = show["artifacts"].dump();
   EXPECT_NE(artifacts.find("weights/best.pt"), std::string::npos) << artifacts;
@@ -100,6 +103,14 @@ TEST_F(TrainCli, SynthToTrackedEvaluatedModelWithARecipe) {
   EXPECT_TRUE(fs::exists(dir_ / "plots/confusion.png"));
   Json runs = RunJson("runs ls --json");
   EXPECT_EQ(runs.size(), 2u);
+
+  // The NMS IoU evaluated with is a flag (pick it on val), recorded with the run.
+  Json at45 = RunJson("eval first cars --split val --iou 0.45 --json");
+  Json at45_run = RunJson("runs show " + at45["run"].get<std::string>() + " --json");
+  EXPECT_EQ(at45_run["params"]["iou"], "0.450000") << at45_run.dump();
+  CommandResult bad_iou = Run("eval first cars --iou 1.5");
+  EXPECT_EQ(bad_iou.exit_code, 2) << bad_iou.out;
+  EXPECT_NE(bad_iou.out.find("--iou"), std::string::npos) << bad_iou.out;
 
   // Fine-tuning starts from the first run's weights and names it as parent.
   Json ft = RunJson(std::string("train cars --name tuned --epochs 1 --init first --json") + kTiny);

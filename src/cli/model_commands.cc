@@ -87,6 +87,7 @@ Result<TrainOptions> Recipe(const TrainArgs& a) {
   if (given("--minutes")) o.max_minutes = a.o.max_minutes;
   if (given("--mosaic")) o.augment.mosaic = a.o.augment.mosaic;
   if (given("--device")) o.device = a.o.device;
+  if (given("--precision")) o.precision = a.o.precision;
   return o;
 }
 
@@ -197,6 +198,12 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   train->add_option("--device", o.device, "cpu | cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
+  train
+      ->add_option("--precision", o.precision,
+                   "fp32 | bf16 (convolutions in bfloat16 on the CPU, AVX512-BF16 needed) | "
+                   "auto (bf16 where the CPU has it)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
   train->add_option("--init", ta->init_from,
                     "start from a run's or a file's weights (fine-tune, warm start)");
   train->add_option("--name", ta->name, "run name (default train-N)");
@@ -269,6 +276,8 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   ev->add_option("dataset", ea->dataset, "NAME or NAME@VERSION")->required();
   ev->add_option("--split", ea->split, "train | val | test")->capture_default_str();
   ev->add_option("--conf", ea->conf, "operating confidence for P/R/F1 and rates")
+      ->capture_default_str();
+  ev->add_option("--iou", ea->iou, "class-wise NMS IoU of the predictions evaluated")
       ->capture_default_str();
   ev->add_option("--batch", ea->batch, "batch size")->capture_default_str();
   ev->add_option("--threads", ea->threads, "intra-op threads")->capture_default_str();

@@ -51,12 +51,22 @@ struct TrainOptions {
   int threads = 2;             // intra-op threads (LibTorch starts with 1)
   int loader_threads = 2;      // augmentation threads
   std::string device = "cpu";  // "cpu" or "cuda"
+  // "fp32", or "bf16": convolutions in bfloat16 under LibTorch's CPU
+  // autocast, weights and optimizer kept in fp32 (1.3x the training
+  // images/s here; docs/BENCHMARKS.md). "auto": bf16 on a CPU with
+  // AVX512-BF16, else fp32. Runs record the resolved value. Not the default
+  // yet: one car run gained mAP50-95 but not mAP50 (detector.md).
+  std::string precision = "fp32";
   // Start from these weights (a weights file or a checkpoint): fine-tuning
   // and warm starts. Layers whose shapes differ (another class count) start
   // fresh.
   std::filesystem::path init_weights;
   AugmentOptions augment;
 };
+
+// `precision` ("auto", "fp32" or "bf16") made concrete for `device`: bf16
+// is for the CPU, and auto picks it where the CPU computes it natively.
+Result<std::string> ResolvePrecision(const std::string& precision, const std::string& device);
 
 struct TrainProgress {
   int epoch = 0, epochs = 0;  // 1-based

@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ml/bf16.h"
 #include "ml/loss.h"
 #include "ml/ml.h"
 #include "ml/model.h"
@@ -294,6 +295,46 @@ TEST(Model, FoldedBatchNormGivesTheSameOutputs) {
   EXPECT_LT((a.logits - b.logits).abs().max().item<float>(), 1e-3);
   EXPECT_LT((a.box - b.box).abs().max().item<float>(), 1e-3);
   EXPECT_LT((a.embedding - b.embedding).abs().max().item<float>(), 1e-3);
+}
+
+// The bf16 SiLU (bf16.h) against LibTorch's fp32 one, forward and backward,
+// on a channels-last tensor whose size is no multiple of the vector width and
+// big enough to be split across threads; extremes included.
+TEST(Bf16, SiluAndItsGradientMatchFp32) {
+  torch::manual_seed(3);
+  torch::Tensor base = torch::randn({4, 21, 41, 43}) * 4;
+  base[0][0][0][0] = 100;
+  base[0][0][0][1] = -100;
+  torch::Tensor x = base.contiguous(torch::MemoryFormat::ChannelsLast)
+                        .to(torch::kBFloat16)
+                        .set_requires_grad(true);
+  torch::Tensor xf = x.detach().to(torch::kFloat).set_requires_grad(true);
+  torch::Tensor g = torch::randn_like(xf);
+  torch::Tensor y = Silu(x);
+  ASSERT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  torch::Tensor ref = torch::silu(xf);
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), ref, 1.0 / 128, 1e-3))
+      << (y.to(torch::kFloat) - ref).abs().max().item<float>();
+  y.backward(g.to(torch::kBFloat16));
+  ref.backward(g);
+  torch::Tensor dx = x.grad().to(torch::kFloat), want = xf.grad();
+  EXPECT_TRUE(torch::allclose(dx, want, 1.0 / 64, 2e-2)) << (dx - want).abs().max().item<float>();
+  // Anything else goes to LibTorch's SiLU.
+  torch::Tensor f = torch::randn({3, 5});
+  EXPECT_TRUE(torch::equal(Silu(f), torch::silu(f)));
+}
+
+TEST(Bf16, PrecisionIsResolvedAndChecked) {
+  const std::string native = CpuHasNativeBf16() ? "bf16" : "fp32";
+  EXPECT_EQ(*ResolvePrecision("auto", "cpu"), native);
+  EXPECT_EQ(*ResolvePrecision("auto", "cuda"), "fp32");
+  EXPECT_EQ(*ResolvePrecision("fp32", "cpu"), "fp32");
+  EXPECT_EQ(ResolvePrecision("bf16", "cuda").status().code(), StatusCode::kInvalidInput);
+  EXPECT_EQ(ResolvePrecision("bf16", "cpu").ok(), CpuHasNativeBf16());
+  auto junk = ResolvePrecision("fp16", "cpu");
+  EXPECT_EQ(junk.status().code(), StatusCode::kInvalidInput);
+  EXPECT_NE(junk.status().message().find("fp16"), std::string::npos);
 }
 
 }  // namespace

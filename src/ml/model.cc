@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "ml/bf16.h"
+
 namespace detops::ml {
 namespace {
 
@@ -43,7 +45,7 @@ torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
     torch::Tensor y = torch::conv2d(x, fused_weight, fused_bias, stride, pad);
     return torch::silu_(y);
   }
-  torch::Tensor y = torch::silu(bn(conv(x)));
+  torch::Tensor y = Silu(bn(conv(x)));  // bf16 under autocast (bf16.h)
   if (flops) {
     const auto& o = conv->options;
     int64_t k = o.kernel_size()->at(0) * o.kernel_size()->at(1);

@@ -7,7 +7,10 @@
 #include <cmath>
 #include <future>
 
+#include <ATen/autocast_mode.h>
+
 #include "eval/eval.h"
+#include "ml/bf16.h"
 #include "ml/device.h"
 #include "ml/inference.h"
 #include "ml/loader.h"
@@ -64,6 +67,29 @@ void UpdateEma(DetectorNet& ema, DetectorNet& net, double decay, int64_t updates
   auto eb = ema->buffers();
   auto nb = net->buffers();
   for (size_t i = 0; i < eb.size(); ++i) eb[i].copy_(nb[i]);
+}
+
+// The training forward pass; in bf16, under LibTorch's CPU autocast
+// (bf16.h), with the head's outputs back in fp32 for the loss. Leaving the
+// autocast region drops its cache of bf16 weight copies, as Python's does.
+HeadOutput TrainForward(DetectorNet& net, const torch::Tensor& x, bool bf16) {
+  if (!bf16) return net->forward(x);
+  struct Autocast {
+    Autocast() {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+    ~Autocast() {
+      at::autocast::set_cpu_enabled(false);
+      at::autocast::clear_cache();
+    }
+  };
+  HeadOutput out;
+  {
+    Autocast on;
+    out = net->forward(x);
+  }
+  return {out.logits.to(torch::kFloat), out.box.to(torch::kFloat), out.embedding.to(torch::kFloat)};
 }
 
 torch::Tensor ToTensor(const std::vector<Example>& batch, int s, torch::Device device) {
@@ -298,7 +324,7 @@ Result<TrainResult> Trainer::Run() {
       double lr = LearningRate(o_, st_.global_step, steps, st_.planned_epochs);
       for (auto& g : opt_->param_groups())
         static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
-      HeadOutput out = net_->forward(ToTensor(examples, s, device_));
+      HeadOutput out = TrainForward(net_, ToTensor(examples, s, device_), o_.precision == "bf16");
       LossOutput loss =
           ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight, o_.inside_box_weight);
       opt_->zero_grad();
@@ -429,6 +455,7 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
   torch::set_num_threads(std::max(1, options.threads));
   TrainOptions o = options;
+  ASSIGN_OR_RETURN(o.precision, ResolvePrecision(o.precision, o.device));
   o.augment.imgsz = o.imgsz;
   // Seed before the networks are built: their initial weights come from
   // LibTorch's global generator.

@@ -38,7 +38,8 @@ Result<fs::path> ResolveWeights(Workspace& ws, const std::string& model) {
 }
 
 Result<SplitEvaluation> EvaluateSplit(Workspace& ws, Detector& detector, const Manifest& manifest,
-                                      Split split, const EvalOptions& options, int batch) {
+                                      Split split, const EvalOptions& options, int batch,
+                                      float nms_iou) {
   // The model's class ids must mean the dataset's classes.
   if (detector.config().classes != manifest.classes) {
     std::string a, b;
@@ -57,7 +58,7 @@ Result<SplitEvaluation> EvaluateSplit(Workspace& ws, Detector& detector, const M
   }
   PredictOptions po;
   po.conf = 0.001f;
-  po.iou = 0.6f;
+  po.iou = nms_iou;
   po.max_det = options.max_detections;
   std::vector<EvalImage> images;
   std::vector<double> latency_ms;
@@ -145,10 +146,12 @@ Result<EvalJobResult> RunEvalJob(Workspace& ws, const EvalJobOptions& o) {
   ASSIGN_OR_RETURN(VersionInfo version, ResolveVersion(ws, ref));
   ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(ws, version));
   ASSIGN_OR_RETURN(auto detector, Detector::Load(weights, {o.device, o.threads}));
+  if (!(o.iou > 0 && o.iou <= 1))
+    return Status::InvalidInput("--iou must be in (0, 1]; got " + std::to_string(o.iou));
   EvalOptions eo;
   eo.operating_confidence = o.conf;
   ASSIGN_OR_RETURN(SplitEvaluation ev,
-                   EvaluateSplit(ws, *detector, manifest, *split, eo, std::max(1, o.batch)));
+                   EvaluateSplit(ws, *detector, manifest, *split, eo, std::max(1, o.batch), o.iou));
   ASSIGN_OR_RETURN(auto tracker, Tracker::Open(ws));
   NewRun nr;
   nr.kind = "eval";
@@ -157,6 +160,7 @@ Result<EvalJobResult> RunEvalJob(Workspace& ws, const EvalJobOptions& o) {
                {"weights", weights.string()},
                {"split", o.split},
                {"conf", std::to_string(o.conf)},
+               {"iou", std::to_string(o.iou)},
                {"imgsz", std::to_string(detector->config().imgsz)},
                {"variant", detector->config().variant}};
   auto parent = tracker->GetRun(o.model);

@@ -10,10 +10,12 @@ struct SplitEvaluation {
   LatencySummary latency;  // batch-1 predict time per image
 };
 
-// Predicts every image of `split` (at confidence 0.001, as COCO needs) and
-// scores it; latency is measured at batch 1 on up to 50 images.
+// Predicts every image of `split` (at confidence 0.001, as COCO needs, and
+// class-wise NMS at `nms_iou`) and scores it; latency is measured at batch 1
+// on up to 50 images.
 Result<SplitEvaluation> EvaluateSplit(Workspace& ws, Detector& detector, const Manifest& manifest,
-                                      Split split, const EvalOptions& options, int batch);
+                                      Split split, const EvalOptions& options, int batch,
+                                      float nms_iou = kEvalNmsIou);
 
 // A report's headline figures, by key (map, map50, map75, precision,
 // recall, f1, miss_rate, false_alarm_rate, latency_p50_ms, latency_p95_ms,

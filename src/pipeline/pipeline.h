@@ -65,11 +65,15 @@ Result<TrainJobResult> RunTrainJob(Workspace& ws, const TrainJobOptions& options
 Result<TrainJobResult> ResumeTrainJob(Workspace& ws, const std::string& run, const BuildInfo& build,
                                       const TrainCallbacks& ui, int threads);
 
+// The class-wise NMS IoU that evaluation predicts with unless told.
+inline constexpr float kEvalNmsIou = 0.6f;
+
 struct EvalJobOptions {
   std::string model;    // run (id, prefix, name) or weights file
   std::string dataset;  // NAME or NAME@V
   std::string split = "test";
-  float conf = 0.25f;  // operating point for P/R/F1, misses, false alarms
+  float conf = 0.25f;       // operating point for P/R/F1, misses, false alarms
+  float iou = kEvalNmsIou;  // class-wise NMS IoU of the predictions evaluated
   int batch = 8;
   int threads = 2;
   std::string device = "cpu";

@@ -154,6 +154,7 @@ Result<TrainJobResult> RunTrainJob(Workspace& ws, const TrainJobOptions& o,
     if (parent.ok()) nr.parent_run = parent->id;
     nr.tags["init_from"] = o.init_from;
   }
+  ASSIGN_OR_RETURN(options.precision, ResolvePrecision(options.precision, options.device));
   nr.params = TrainOptionsToParams(options);
   nr.params["options_json"] = TrainOptionsToJson(options).dump();
   nr.env = CaptureEnvironment(o.build.git_commit, o.build.version, options.device, TorchVersion(),

@@ -23,6 +23,7 @@ Json TrainOptionsToJson(const TrainOptions& o) {
           {"threads", o.threads},
           {"loader_threads", o.loader_threads},
           {"device", o.device},
+          {"precision", o.precision},
           {"init_weights", o.init_weights.string()},
           {"augment",
            {{"mosaic", a.mosaic},
@@ -62,6 +63,7 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.threads = j.at("threads");
     o.loader_threads = j.at("loader_threads");
     o.device = j.at("device");
+    o.precision = j.value("precision", std::string("fp32"));  // runs before bf16 trained in fp32
     o.init_weights = j.at("init_weights").get<std::string>();
     const Json& a = j.at("augment");
     o.augment.mosaic = a.at("mosaic");
