@@ -3,9 +3,9 @@
 #include <ATen/Parallel.h>
 
 #include <cstdint>
-#include <cstring>
 
 #include "ml/ml.h"
+#include "ml/simd.h"
 
 namespace detops::ml {
 
@@ -19,72 +19,8 @@ bool CpuHasNativeBf16() {
 
 namespace {
 
-// GCC vector extensions: 16 lanes, lowered to AVX-512, AVX2 or SSE by the
-// clones below (picked at load time). The compiler does not vectorize the
-// scalar form of this code by itself.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define DETOPS_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define DETOPS_SIMD_CLONES
-#endif
-
-// Every helper is always inlined, so that each clone compiles it for its
-// own instruction set (a vector passed between them never crosses an ABI).
+using namespace simd;
 #pragma GCC diagnostic ignored "-Wpsabi"
-
-constexpr int kLanes = 16;
-typedef float VecF __attribute__((vector_size(4 * kLanes)));
-typedef int32_t VecI __attribute__((vector_size(4 * kLanes)));
-typedef uint32_t VecU __attribute__((vector_size(4 * kLanes)));
-typedef uint16_t VecH __attribute__((vector_size(2 * kLanes)));
-
-[[gnu::always_inline]] inline VecF Load(const uint16_t* p) {
-  VecH h;
-  std::memcpy(&h, p, sizeof h);
-  return reinterpret_cast<VecF>(__builtin_convertvector(h, VecU) << 16);
-}
-
-// Rounds to nearest even (there are no NaNs here).
-[[gnu::always_inline]] inline void Store(uint16_t* p, VecF f) {
-  VecU u = reinterpret_cast<VecU>(f);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  VecH h = __builtin_convertvector(u >> 16, VecH);
-  std::memcpy(p, &h, sizeof h);
-}
-
-// 1 / (1 + e^-x), with Cephes' expf polynomial (relative error 2.5e-7, far
-// below bf16's 4e-3). n = round(-x / ln 2) by the 1.5 * 2^23 trick, which
-// leaves n in the low mantissa bits.
-[[gnu::always_inline]] inline VecF Sigmoid(VecF x) {
-  VecF t = -x;
-  t = t < -87.f ? -87.f : t;
-  t = t > 87.f ? 87.f : t;
-  VecF shifted = t * 1.44269504f + 12582912.f;
-  VecF fn = shifted - 12582912.f;
-  VecI n = reinterpret_cast<VecI>(shifted) - 0x4B400000;
-  VecF r = t - fn * 0.693359375f + fn * 2.12194440e-4f;
-  VecF p = r * 1.9875691500e-4f + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.f;
-  VecF scale = reinterpret_cast<VecF>((n + 127) << 23);
-  return 1.f / (1.f + p * scale);
-}
-
-// The tail of an array (fewer than kLanes values) as a zero-padded vector.
-[[gnu::always_inline]] inline VecF LoadTail(const uint16_t* p, int64_t n) {
-  uint16_t pad[kLanes] = {};
-  std::memcpy(pad, p, static_cast<size_t>(n) * 2);
-  return Load(pad);
-}
-
-[[gnu::always_inline]] inline void StoreTail(uint16_t* p, int64_t n, VecF f) {
-  uint16_t res[kLanes];
-  Store(res, f);
-  std::memcpy(p, res, static_cast<size_t>(n) * 2);
-}
 
 DETOPS_SIMD_CLONES
 void SiluForward(const uint16_t* x, uint16_t* y, int64_t n) {
@@ -97,11 +33,6 @@ void SiluForward(const uint16_t* x, uint16_t* y, int64_t n) {
     VecF v = LoadTail(x + i, n - i);
     StoreTail(y + i, n - i, v * Sigmoid(v));
   }
-}
-
-[[gnu::always_inline]] inline VecF SiluGrad(VecF x, VecF gy) {
-  VecF s = Sigmoid(x);
-  return gy * s * (1.f + x * (1.f - s));
 }
 
 DETOPS_SIMD_CLONES

@@ -7,6 +7,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ml/bf16.h"
+#include "ml/bn_silu.h"
 #include "ml/loss.h"
 #include "ml/ml.h"
 #include "ml/model.h"
@@ -323,6 +324,73 @@ TEST(Bf16, SiluAndItsGradientMatchFp32) {
   // Anything else goes to LibTorch's SiLU.
   torch::Tensor f = torch::randn({3, 5});
   EXPECT_TRUE(torch::equal(Silu(f), torch::silu(f)));
+}
+
+// The fused training batch norm + SiLU (bn_silu.h) against LibTorch's
+// batch_norm then silu: output, running statistics and the gradients of the
+// input, weight and bias, in fp32 and bf16; channel counts that do and do not
+// divide the vector width, tensors that end mid-period and span several
+// blocks, inputs whose mean is far from zero.
+TEST(BnSilu, MatchesBatchNormThenSilu) {
+  for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+    for (int channels : {5, 16, 24, 160}) {
+      SCOPED_TRACE(std::string(dtype == torch::kFloat ? "fp32" : "bf16") + ", " +
+                   std::to_string(channels) + " channels");
+      torch::manual_seed(channels);
+      torch::nn::BatchNorm2d bn(torch::nn::BatchNormOptions(channels).eps(1e-3).momentum(0.03));
+      {
+        torch::NoGradGuard no_grad;
+        bn->weight.uniform_(0.5, 1.5);
+        bn->bias.normal_(0, 0.5);
+        bn->running_mean.normal_(0, 1);
+        bn->running_var.uniform_(0.5, 2);
+      }
+      auto ref_bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn->clone());
+      torch::Tensor x = (torch::randn({5, channels, 13, 11}) * 3 + 20)
+                            .contiguous(torch::MemoryFormat::ChannelsLast)
+                            .to(dtype)
+                            .set_requires_grad(true);
+      torch::Tensor xf = x.detach().to(torch::kFloat).set_requires_grad(true);
+      torch::Tensor g = torch::randn_like(xf).to(dtype);
+      ASSERT_TRUE(CanFuseBnSilu(x));
+      torch::Tensor y = BnSiluTrain(x, *bn);
+      torch::Tensor ref = torch::silu(ref_bn->forward(xf));
+      ASSERT_EQ(y.scalar_type(), dtype);
+      EXPECT_TRUE(y.is_contiguous(torch::MemoryFormat::ChannelsLast));
+      const bool fp32 = dtype == torch::kFloat;
+      auto close = [&](const char* what, const torch::Tensor& got, const torch::Tensor& want,
+                       double tol) {
+        double err = (got.to(torch::kFloat) - want).abs().max().item<double>();
+        double scale = want.abs().max().item<double>();
+        EXPECT_LE(err, tol * std::max(1.0, scale))
+            << what << ": max error " << err << " of " << scale;
+      };
+      close("output", y, ref, fp32 ? 1e-5 : 1.0 / 128);
+      close("running mean", bn->running_mean, ref_bn->running_mean, 1e-5);
+      close("running var", bn->running_var, ref_bn->running_var, 1e-5);
+      EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
+      y.backward(g);
+      ref.backward(g.to(torch::kFloat));
+      close("input gradient", x.grad(), xf.grad(), fp32 ? 1e-4 : 1.0 / 64);
+      close("weight gradient", bn->weight.grad(), ref_bn->weight.grad(), fp32 ? 1e-4 : 1.0 / 64);
+      close("bias gradient", bn->bias.grad(), ref_bn->bias.grad(), fp32 ? 1e-4 : 1.0 / 64);
+      // The same bits whatever the thread count.
+      if (channels == 160) {
+        int threads = torch::get_num_threads();
+        torch::set_num_threads(1);
+        torch::Tensor one = BnSiluTrain(x.detach(), *bn);
+        torch::set_num_threads(2);
+        torch::Tensor two = BnSiluTrain(x.detach(), *bn);
+        torch::set_num_threads(threads);
+        EXPECT_TRUE(torch::equal(one, two));
+      }
+    }
+  }
+  // What the kernel does not take: NCHW, doubles, one value per channel.
+  EXPECT_FALSE(CanFuseBnSilu(torch::randn({2, 3, 4, 4})));
+  EXPECT_FALSE(CanFuseBnSilu(
+      torch::randn({2, 3, 4, 4}, torch::kDouble).contiguous(torch::MemoryFormat::ChannelsLast)));
+  EXPECT_FALSE(CanFuseBnSilu(torch::randn({1, 3, 1, 1})));
 }
 
 TEST(Bf16, PrecisionIsResolvedAndChecked) {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "ml/bf16.h"
+#include "ml/bn_silu.h"
 
 namespace detops::ml {
 namespace {
@@ -45,7 +46,9 @@ torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
     torch::Tensor y = torch::conv2d(x, fused_weight, fused_bias, stride, pad);
     return torch::silu_(y);
   }
-  torch::Tensor y = Silu(bn(conv(x)));  // bf16 under autocast (bf16.h)
+  // Training: one fused kernel (bn_silu.h). bf16 under autocast (bf16.h).
+  torch::Tensor y = conv(x);
+  y = is_training() && CanFuseBnSilu(y) ? BnSiluTrain(y, *bn) : Silu(bn(y));
   if (flops) {
     const auto& o = conv->options;
     int64_t k = o.kernel_size()->at(0) * o.kernel_size()->at(1);
