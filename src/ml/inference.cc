@@ -7,12 +7,16 @@
 
 namespace detops::ml {
 
-std::vector<int64_t> Nms(const float* b, int64_t n, float iou_threshold) {
+std::vector<int64_t> Nms(const float* b, int64_t n, float iou_threshold, int64_t max_counted,
+                         const std::vector<char>* counts) {
   std::vector<int64_t> keep;
   std::vector<char> removed(static_cast<size_t>(n), 0);
+  int64_t counted = 0;
   for (int64_t i = 0; i < n; ++i) {
+    if (max_counted >= 0 && counted >= max_counted) break;
     if (removed[i]) continue;
     keep.push_back(i);
+    if (!counts || (*counts)[i]) ++counted;
     const float* a = b + 4 * i;
     float area_a = std::max(0.f, a[2] - a[0]) * std::max(0.f, a[3] - a[1]);
     for (int64_t j = i + 1; j < n; ++j) {
@@ -56,7 +60,6 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
   }
   torch::Tensor scores = torch::sigmoid(head.logits).to(torch::kCPU);  // [B, A, C]
   torch::Tensor boxes = DecodeBoxes(head.box, grid).to(torch::kCPU);   // [B, A, 4]
-  const int64_t c = scores.size(2);
   for (int64_t i = 0; i < n; ++i) {
     // Every (location, class) above the threshold: several labels per box.
     torch::Tensor mask = scores[i] > options.conf;
@@ -71,18 +74,18 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
     // Class-wise NMS in one pass: boxes of different classes never overlap
     // after an offset per class.
     torch::Tensor shifted = (bx + cls.unsqueeze(1).to(torch::kFloat) * (4.0 * s)).contiguous();
-    std::vector<int64_t> keep = Nms(shifted.data_ptr<float>(), pre, options.iou);
     auto ba = bx.accessor<float, 2>();
     auto ta = top.accessor<float, 1>();
     auto ca = cls.accessor<int64_t, 1>();
     const Letterbox& g = geo[i];
     const float w = static_cast<float>(images[i].cols), h = static_cast<float>(images[i].rows);
-    for (int64_t k : keep) {
-      if (static_cast<int>(out[i].size()) >= options.max_det) break;
-      Detection d;
+    // Every candidate in original pixels; those under a pixel wide or high
+    // are dropped, but still suppress their neighbours as before.
+    std::vector<Detection> cand(static_cast<size_t>(pre));
+    std::vector<char> usable(cand.size());
+    for (int64_t k = 0; k < pre; ++k) {
+      Detection& d = cand[k];
       d.class_id = static_cast<int>(ca[k]);
-      d.class_name =
-          d.class_id < static_cast<int>(config.classes.size()) ? config.classes[d.class_id] : "";
       d.score = ta[k];
       auto px = [&](float v, double pad, float lim) {
         return std::clamp(static_cast<float>((v - pad) / g.scale), 0.f, lim);
@@ -91,10 +94,16 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
       d.y1 = px(ba[k][1], g.pad_y, h);
       d.x2 = px(ba[k][2], g.pad_x, w);
       d.y2 = px(ba[k][3], g.pad_y, h);
-      if (d.x2 - d.x1 < 1 || d.y2 - d.y1 < 1) continue;
-      out[i].push_back(d);
+      usable[k] = d.x2 - d.x1 >= 1 && d.y2 - d.y1 >= 1;
     }
-    (void)c;
+    for (int64_t k : Nms(shifted.data_ptr<float>(), pre, options.iou, options.max_det, &usable)) {
+      if (static_cast<int>(out[i].size()) >= options.max_det) break;
+      if (!usable[k]) continue;
+      Detection& d = cand[k];
+      d.class_name =
+          d.class_id < static_cast<int>(config.classes.size()) ? config.classes[d.class_id] : "";
+      out[i].push_back(std::move(d));
+    }
   }
   return out;
 }

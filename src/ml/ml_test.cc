@@ -8,6 +8,7 @@
 
 #include "ml/bf16.h"
 #include "ml/bn_silu.h"
+#include "ml/inference.h"
 #include "ml/loss.h"
 #include "ml/ml.h"
 #include "ml/model.h"
@@ -391,6 +392,33 @@ TEST(BnSilu, MatchesBatchNormThenSilu) {
   EXPECT_FALSE(CanFuseBnSilu(
       torch::randn({2, 3, 4, 4}, torch::kDouble).contiguous(torch::MemoryFormat::ChannelsLast)));
   EXPECT_FALSE(CanFuseBnSilu(torch::randn({1, 3, 1, 1})));
+}
+
+// NMS that stops after the detections it needs keeps exactly what a full
+// pass keeps first, with rows that do not count (too small to report) still
+// suppressing their neighbours.
+TEST(Nms, StoppingAtMaxDetectionsKeepsWhatAFullPassKeepsFirst) {
+  cv::RNG rng(5);
+  std::vector<float> boxes;
+  for (int i = 0; i < 600; ++i) {
+    float x = rng.uniform(0.f, 300.f), y = rng.uniform(0.f, 300.f);
+    float w = rng.uniform(2.f, 60.f), h = rng.uniform(2.f, 60.f);
+    boxes.insert(boxes.end(), {x, y, x + w, y + h});
+  }
+  std::vector<char> counts(600);
+  for (auto& c : counts) c = rng.uniform(0, 4) != 0;
+  const std::vector<int64_t> full = Nms(boxes.data(), 600, 0.5f);
+  ASSERT_GT(full.size(), 150u);
+  for (int64_t max : {0, 1, 37, 100}) {
+    std::vector<int64_t> first = Nms(boxes.data(), 600, 0.5f, max, &counts);
+    ASSERT_LE(first.size(), full.size());
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), full.begin()));
+    int64_t counted =
+        std::count_if(first.begin(), first.end(), [&](int64_t r) { return counts[r]; });
+    EXPECT_EQ(counted, max);
+    EXPECT_TRUE(first.empty() || counts[first.back()]) << "stops at a row that counts";
+  }
+  EXPECT_EQ(Nms(boxes.data(), 600, 0.5f, 100).size(), 100u);
 }
 
 TEST(Bf16, PrecisionIsResolvedAndChecked) {
