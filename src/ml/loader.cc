@@ -48,7 +48,7 @@ cv::Mat Loader::Image(size_t i) {
     img.release();
   }
   if (img.empty()) return img;
-  double limit = 1.5 * augment_.imgsz;
+  double limit = augment_.imgsz;
   double longest = std::max(img.cols, img.rows);
   if (longest > limit) {
     double k = limit / longest;

@@ -13,7 +13,8 @@ namespace detops::ml {
 class Loader {
  public:
   // Decoded images are kept in memory (downscaled so the longest side is at
-  // most 1.5 x imgsz) while they fit in `cache_bytes`.
+  // most imgsz, the scale every example is composed at, so that composing
+  // needs no resize) while they fit in `cache_bytes`.
   Loader(const std::vector<TrainSample>& samples, AugmentOptions augment, int threads,
          uint64_t seed, size_t cache_bytes = size_t{3} << 30);
 

@@ -41,6 +41,11 @@ void ConvBnImpl::Fuse() {
   fused_bias = (bn->bias - bn->running_mean * scale).contiguous();
 }
 
+void ConvBnImpl::Unfuse() {
+  fused_weight = torch::Tensor();
+  fused_bias = torch::Tensor();
+}
+
 torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
   if (fused_weight.defined()) {
     torch::Tensor y = torch::conv2d(x, fused_weight, fused_bias, stride, pad);
@@ -159,6 +164,12 @@ HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
 void FuseBatchNorm(DetectorNet& net) {
   for (const auto& m : net->modules(/*include_self=*/false)) {
     if (auto* c = m->as<ConvBnImpl>()) c->Fuse();
+  }
+}
+
+void UnfuseBatchNorm(DetectorNet& net) {
+  for (const auto& m : net->modules(/*include_self=*/false)) {
+    if (auto* c = m->as<ConvBnImpl>()) c->Unfuse();
   }
 }
 

@@ -47,6 +47,7 @@ struct ConvBnImpl : torch::nn::Module {
   // a bias: one kernel instead of two and one less pass over the feature map.
   // For inference only; the module's parameters are left as they were.
   void Fuse();
+  void Unfuse();  // back to the module's own parameters
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
   int64_t* flops = nullptr;
@@ -88,6 +89,7 @@ TORCH_MODULE(DetectorNet);
 // Fuses every ConvBn of `net` (inference only; see ConvBnImpl::Fuse). The
 // fused weights keep the layout of the convolutions' weights.
 void FuseBatchNorm(DetectorNet& net);
+void UnfuseBatchNorm(DetectorNet& net);
 
 // The memory layout convolutions run fastest in on `device`. On the CPU that
 // is channels-last (NHWC): oneDNN's kernels work in it natively, so NCHW

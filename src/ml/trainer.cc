@@ -119,6 +119,7 @@ std::pair<double, double> Validate(DetectorNet& net, const ModelConfig& config,
                                    torch::Device device, const Grid& grid, Loader& loader,
                                    const std::vector<TrainSample>& val, int batch) {
   net->eval();
+  FuseBatchNorm(net);  // as served: one kernel less per layer; undone below
   std::vector<EvalImage> images;
   PredictOptions po;
   po.conf = 0.001f;
@@ -146,6 +147,7 @@ std::pair<double, double> Validate(DetectorNet& net, const ModelConfig& config,
       images.push_back(std::move(im));
     }
   }
+  UnfuseBatchNorm(net);
   net->train();
   EvalReport r = Evaluate(images, config.classes);
   return {std::max(0.0, r.map), std::max(0.0, r.map50)};
