@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <sstream>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -12,6 +15,7 @@
 #include "ml/loss.h"
 #include "ml/ml.h"
 #include "ml/model.h"
+#include "ml/optimizer.h"
 #include "testing/testutil.h"
 
 namespace detops {
@@ -419,6 +423,138 @@ TEST(Nms, StoppingAtMaxDetectionsKeepsWhatAFullPassKeepsFirst) {
     EXPECT_TRUE(first.empty() || counts[first.back()]) << "stops at a row that counts";
   }
   EXPECT_EQ(Nms(boxes.data(), 600, 0.5f, 100).size(), 100u);
+}
+
+// The fused optimizer (optimizer.h) against what the trainer did before:
+// torch::optim::AdamW in two groups (decay on weights only), clip_grad_norm_
+// and an EMA of weights and buffers, over steps that clip and steps that do
+// not. Then a checkpoint in either format resumes to the same next step.
+TEST(FusedAdamW, MatchesAdamWWithClippingAndEma) {
+  auto make = [] {
+    torch::manual_seed(11);
+    return DetectorNet(NetConfig{"n", 2});
+  };
+  DetectorNet net = make(), ema = make(), ref = make(), ref_ema = make();
+  FusedAdamW fused(net, ema, 0.05);
+  std::vector<torch::Tensor> decay, rest;
+  for (auto& p : ref->parameters()) (p.dim() > 1 ? decay : rest).push_back(p);
+  auto adamw = [&] {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
+                                   torch::optim::AdamWOptions(1e-3).weight_decay(0.05)));
+    groups.emplace_back(rest, std::make_unique<torch::optim::AdamWOptions>(
+                                  torch::optim::AdamWOptions(1e-3).weight_decay(0)));
+    return torch::optim::AdamW(std::move(groups), torch::optim::AdamWOptions(1e-3));
+  };
+  torch::optim::AdamW opt = adamw();
+  // Buffers too when `buffers` (they only match while both sides run the
+  // same forward passes).
+  auto max_diff = [](DetectorNet& a, DetectorNet& b, bool buffers = false) {
+    double d = 0;
+    auto pa = a->parameters(), pb = b->parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+      d = std::max(d, (pa[i] - pb[i]).abs().max().item<double>());
+    auto ba = a->buffers(), bb = b->buffers();
+    for (size_t i = 0; buffers && i < ba.size(); ++i) {
+      d = std::max(
+          d, (ba[i].to(torch::kDouble) - bb[i].to(torch::kDouble)).abs().max().item<double>());
+    }
+    return d;
+  };
+  // Steps of a loss on a seeded input, some clipped. The reference's
+  // gradients are given to the fused side too (after the first step, whose
+  // own backward shows autograd filling the flat gradient buffer), so that
+  // rounding differences of one step (the two compute in another order)
+  // are not amplified through the network into the next gradients.
+  auto loss_of = [](DetectorNet& n, int i) {
+    torch::manual_seed(100 + i);
+    torch::Tensor x = torch::rand({2, 3, 64, 64});
+    torch::Tensor w = torch::randn({2, 1}), v = torch::randn({4});
+    HeadOutput out = n->forward(x);
+    return (out.logits.sum({1}) * w).sum() + (out.box.sum({1}) * v).sum();
+  };
+  auto clip = [](int i) { return i % 2 ? 1e-3 : 1e3; };  // odd steps clip
+  auto lr = [](int i) { return 1e-3 * (i + 1); };
+  auto ema_decay = [](int i) { return 0.5 + 0.1 * i; };
+  auto fused_step = [&](FusedAdamW& o, DetectorNet& n, int i) {
+    o.ZeroGrad();
+    if (i == 0) {
+      loss_of(n, i).backward();
+    } else {
+      torch::NoGradGuard no_grad;
+      auto p = n->parameters(), r = ref->parameters();
+      for (size_t k = 0; k < p.size(); ++k) p[k].mutable_grad().copy_(r[k].grad());
+    }
+    o.ClipGradNorm(clip(i));
+    o.Step(lr(i), ema_decay(i));
+  };
+  auto ref_grads = [&](int i) {
+    opt.zero_grad();
+    loss_of(ref, i).backward();
+  };
+  auto ref_step = [&](int i) {
+    torch::nn::utils::clip_grad_norm_(ref->parameters(), clip(i));
+    for (auto& g : opt.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr(i));
+    }
+    opt.step();
+    torch::NoGradGuard no_grad;
+    const double d = ema_decay(i);
+    auto ep = ref_ema->parameters(), np = ref->parameters();
+    for (size_t k = 0; k < ep.size(); ++k) ep[k].mul_(d).add_(np[k], 1 - d);
+    auto eb = ref_ema->buffers(), nb = ref->buffers();
+    for (size_t k = 0; k < eb.size(); ++k) eb[k].copy_(nb[k]);
+  };
+  for (int i = 0; i < 4; ++i) {
+    ref_grads(i);
+    fused_step(fused, net, i);
+    ref_step(i);
+    EXPECT_LT(max_diff(net, ref, i == 0), 1e-6) << "weights after step " << i;
+    EXPECT_LT(max_diff(ema, ref_ema, i == 0), 1e-6) << "EMA after step " << i;
+  }
+  EXPECT_EQ(fused.steps(), 4);
+
+  // Resume from either format (this optimizer's, or torch::optim::AdamW's
+  // in checkpoints written before it) into a fresh optimizer over the same
+  // weights: the next step is the reference's.
+  auto archive_of = [](const std::function<void(torch::serialize::OutputArchive&)>& save) {
+    torch::serialize::OutputArchive out;
+    save(out);
+    std::ostringstream bytes;
+    out.save_to(bytes);
+    auto in = std::make_shared<torch::serialize::InputArchive>();
+    std::istringstream is(bytes.str());
+    in->load_from(is);
+    return in;
+  };
+  auto from_fused = archive_of([&](auto& a) { fused.Save(a); });
+  auto from_adamw = archive_of([&](auto& a) { opt.save(a); });
+  std::vector<torch::Tensor> before;
+  for (auto& p : ref->parameters()) before.push_back(p.detach().clone());
+  ref_grads(4);
+  ref_step(4);
+  for (auto* archive : {from_fused.get(), from_adamw.get()}) {
+    DetectorNet net2 = make(), ema2 = make();
+    {
+      torch::NoGradGuard no_grad;
+      auto p2 = net2->parameters();
+      for (size_t k = 0; k < p2.size(); ++k) p2[k].copy_(before[k]);
+    }
+    FusedAdamW resumed(net2, ema2, 0.05);
+    ASSERT_TRUE(resumed.Load(*archive).ok());
+    EXPECT_EQ(resumed.steps(), 4);
+    fused_step(resumed, net2, 4);
+    double d = 0;
+    auto p2 = net2->parameters(), r = ref->parameters();
+    for (size_t k = 0; k < p2.size(); ++k)
+      d = std::max(d, (p2[k] - r[k]).abs().max().item<double>());
+    EXPECT_LT(d, 1e-6) << (archive == from_fused.get() ? "fused" : "AdamW") << " format";
+  }
+  // A state of another model is refused.
+  DetectorNet small(NetConfig{"n", 5}), small_ema(NetConfig{"n", 5});
+  FusedAdamW wrong(small, small_ema, 0.05);
+  EXPECT_EQ(wrong.Load(*archive_of([&](auto& a) { fused.Save(a); })).code(),
+            StatusCode::kCorruption);
 }
 
 TEST(Bf16, PrecisionIsResolvedAndChecked) {

@@ -16,6 +16,7 @@
 #include "ml/loader.h"
 #include "ml/loss.h"
 #include "ml/ml.h"
+#include "ml/optimizer.h"
 #include "ml/weights.h"
 
 namespace detops {
@@ -58,15 +59,10 @@ double LearningRate(const TrainOptions& o, int64_t step, int64_t steps_per_epoch
   return floor + (o.lr - floor) * 0.5 * (1 + std::cos(M_PI * t));
 }
 
-void UpdateEma(DetectorNet& ema, DetectorNet& net, double decay, int64_t updates) {
-  torch::NoGradGuard no_grad;
-  double d = decay * (1 - std::exp(-static_cast<double>(updates) / 500.0));
-  auto ep = ema->parameters();
-  auto np = net->parameters();
-  for (size_t i = 0; i < ep.size(); ++i) ep[i].mul_(d).add_(np[i].detach(), 1 - d);
-  auto eb = ema->buffers();
-  auto nb = net->buffers();
-  for (size_t i = 0; i < eb.size(); ++i) eb[i].copy_(nb[i]);
+// The EMA's decay at update `updates`: ramped in, so that early weights,
+// far from trained, leave it quickly.
+double EmaDecay(double decay, int64_t updates) {
+  return decay * (1 - std::exp(-static_cast<double>(updates) / 500.0));
 }
 
 // The training forward pass; in bf16, under LibTorch's CPU autocast
@@ -186,24 +182,12 @@ class Trainer {
   DetectorNet net_, ema_;
   Grid grid_;
   Loader train_loader_, val_loader_;
-  std::unique_ptr<torch::optim::AdamW> opt_;
+  std::unique_ptr<FusedAdamW> opt_;
   State st_;
   TrainResult result_;
 };
 
-void Trainer::MakeOptimizer() {
-  std::vector<torch::Tensor> decay, no_decay;
-  for (auto& p : net_->named_parameters()) {
-    (p.value().dim() > 1 ? decay : no_decay).push_back(p.value());
-  }
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay)));
-  groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(o_.lr).weight_decay(0)));
-  opt_ =
-      std::make_unique<torch::optim::AdamW>(std::move(groups), torch::optim::AdamWOptions(o_.lr));
-}
+void Trainer::MakeOptimizer() { opt_ = std::make_unique<FusedAdamW>(net_, ema_, o_.weight_decay); }
 
 Status Trainer::Init() {
   std::error_code ec;
@@ -255,7 +239,7 @@ Status Trainer::SaveCheckpoint() {
   WriteState(a, "", net_);
   WriteState(a, "ema/", ema_);
   torch::serialize::OutputArchive oa;
-  opt_->save(oa);
+  opt_->Save(oa);
   a.write("optimizer", oa);
   return SaveArchive(a, dir_ / "checkpoint.pt");
 }
@@ -294,8 +278,7 @@ Status Trainer::LoadCheckpoint(const fs::path& path) {
   }
   torch::serialize::InputArchive oa;
   a->read("optimizer", oa);
-  opt_->load(oa);
-  return Status::Ok();
+  return opt_->Load(oa);
 }
 
 Result<TrainResult> Trainer::Run() {
@@ -324,16 +307,13 @@ Result<TrainResult> Trainer::Run() {
       std::vector<Example> examples = next.get();
       if (step + 1 < steps) next = std::async(std::launch::async, build, step + 1);
       double lr = LearningRate(o_, st_.global_step, steps, st_.planned_epochs);
-      for (auto& g : opt_->param_groups())
-        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       HeadOutput out = TrainForward(net_, ToTensor(examples, s, device_), o_.precision == "bf16");
       LossOutput loss =
           ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight, o_.inside_box_weight);
-      opt_->zero_grad();
+      opt_->ZeroGrad();
       loss.total.backward();
-      torch::nn::utils::clip_grad_norm_(net_->parameters(), o_.grad_clip);
-      opt_->step();
-      UpdateEma(ema_, net_, o_.ema_decay, ++st_.ema_updates);
+      opt_->ClipGradNorm(o_.grad_clip);
+      opt_->Step(lr, EmaDecay(o_.ema_decay, ++st_.ema_updates));
       ++st_.global_step;
       st_.step = static_cast<int>(step + 1);
       loss_sum += loss.total.item<double>();
