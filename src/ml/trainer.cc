@@ -61,6 +61,13 @@ double LearningRate(const TrainOptions& o, int64_t step, int64_t steps_per_epoch
 
 // The EMA's decay at update `updates`: ramped in, so that early weights,
 // far from trained, leave it quickly.
+// Whether validation runs after `epoch` of `planned` (TrainOptions::eval_every).
+bool ValidatesAfter(int epoch, int planned, int every) {
+  if (epoch >= planned) return true;
+  if (every > 0) return epoch % every == 0;
+  return epoch % 4 == 0 || 4 * epoch > 3 * planned;
+}
+
 double EmaDecay(double decay, int64_t updates) {
   return decay * (1 - std::exp(-static_cast<double>(updates) / 500.0));
 }
@@ -356,8 +363,12 @@ Result<TrainResult> Trainer::Run() {
       const double val_s = data_.val.empty()    ? 0
                            : st_.last_val_s > 0 ? st_.last_val_s
                                                 : 0.1 * train_s;
+      // Epochs from now on are costed with validation: with the automatic
+      // cadence every epoch validates by the end, so the plan is short early
+      // on and grows as the budget proves to allow it.
+      const double val_share = o_.eval_every > 1 ? 1.0 / o_.eval_every : 1.0;
       const double per_epoch =
-          st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s + val_s;
+          (st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s) + val_s * val_share;
       const double left = o_.max_minutes * 60 - (st_.elapsed_s + train_s + val_s);
       const int fit = epoch + std::max(0, static_cast<int>(left / std::max(per_epoch, 1e-3)));
       // An epoch that ran as the last ends the run; one that ran as not the
@@ -368,11 +379,12 @@ Result<TrainResult> Trainer::Run() {
       st_.planned_epochs =
           ran_as_last ? epoch : std::clamp(fit, std::min(epoch + 1, o_.epochs), o_.epochs);
     }
-    bool last = st_.epoch >= st_.planned_epochs;
-    if (!data_.val.empty() && (epoch % std::max(1, o_.eval_every) == 0 || last)) {
+    double val_s = 0;
+    if (!data_.val.empty() && ValidatesAfter(epoch, st_.planned_epochs, o_.eval_every)) {
       auto val_start = Clock::now();
       auto [map, map50] = Validate(ema_, config_, device_, grid_, val_loader_, data_.val, batch);
-      st_.last_val_s = std::chrono::duration<double>(Clock::now() - val_start).count();
+      val_s = std::chrono::duration<double>(Clock::now() - val_start).count();
+      st_.last_val_s = val_s;
       sum.evaluated = true;
       sum.val_map = map;
       sum.val_map50 = map50;
@@ -383,13 +395,13 @@ Result<TrainResult> Trainer::Run() {
         st_.bad_epochs = 0;
         RETURN_IF_ERROR(SaveWeights(dir_ / "best.pt", config_, ema_));
       } else {
-        st_.bad_epochs += std::max(1, o_.eval_every);
+        st_.bad_epochs = epoch - st_.best_epoch;
       }
     }
     sum.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     st_.elapsed_s += sum.seconds;
     if (!first_epoch_here) {
-      st_.steady_s += sum.seconds;
+      st_.steady_s += sum.seconds - val_s;  // training only: validation is costed apart
       ++st_.steady_epochs;
     }
     first_epoch_here = false;
