@@ -303,6 +303,16 @@ TEST(Model, FoldedBatchNormGivesTheSameOutputs) {
   EXPECT_LT((a.embedding - b.embedding).abs().max().item<float>(), 1e-3);
 }
 
+// The network's input: RGB floats in [0, 1], channels-last, from BGR bytes.
+TEST(Model, InputFromBgrIsRgbInUnitRangeChannelsLast) {
+  torch::Tensor bgr = torch::randint(0, 256, {3, 17, 23, 3}, torch::kUInt8);
+  torch::Tensor x = InputFromBgr(bgr, torch::kCPU);
+  EXPECT_TRUE(x.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  torch::Tensor want = bgr.permute({0, 3, 1, 2}).flip(1).to(torch::kFloat) / 255.0;
+  EXPECT_LT((x - want).abs().max().item<float>(), 1e-7);
+  EXPECT_EQ(x.sizes(), want.sizes());
+}
+
 // The bf16 SiLU (bf16.h) against LibTorch's fp32 one, forward and backward,
 // on a channels-last tensor whose size is no multiple of the vector width and
 // big enough to be split across threads; extremes included.

@@ -1,5 +1,7 @@
 #include "ml/model.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 
 #include "ml/bf16.h"
@@ -185,12 +187,32 @@ void ToLayout(DetectorNet& net, torch::MemoryFormat layout) {
 }
 
 torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device) {
-  return bgr.to(device)
-      .permute({0, 3, 1, 2})
-      .flip(1)
-      .to(torch::kFloat)
-      .div_(255.0)
-      .contiguous(LayoutFor(device));
+  if (!device.is_cpu()) {
+    return bgr.to(device)
+        .permute({0, 3, 1, 2})
+        .flip(1)
+        .to(torch::kFloat)
+        .div_(255.0)
+        .contiguous(LayoutFor(device));
+  }
+  // On the CPU the channels-last floats are the bytes in their own order,
+  // each pixel's three reversed: one pass instead of flip, convert, scale
+  // and reorder (LibTorch's flip alone took 2.6 ms for a training batch).
+  torch::Tensor in = bgr.contiguous();
+  const int64_t n = in.size(0), h = in.size(1), w = in.size(2);
+  torch::Tensor out =
+      torch::empty({n, 3, h, w}, torch::TensorOptions().dtype(torch::kFloat).memory_format(
+                                     torch::MemoryFormat::ChannelsLast));
+  const uint8_t* src = in.data_ptr<uint8_t>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, n * h * w, 1 << 14, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      dst[3 * p] = static_cast<float>(src[3 * p + 2]) / 255.f;
+      dst[3 * p + 1] = static_cast<float>(src[3 * p + 1]) / 255.f;
+      dst[3 * p + 2] = static_cast<float>(src[3 * p]) / 255.f;
+    }
+  });
+  return out;
 }
 
 Grid MakeGrid(int size, torch::Device device) {
