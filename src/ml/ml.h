@@ -44,8 +44,8 @@ struct TrainOptions {
   // scratches from AP50 ~0.57 to 0.65 and road from 0.81 to 0.82
   // (docs/BENCHMARKS.md); 1 collapsed training.
   double inside_box_weight = 0.1;
-  int patience = 0;        // early stop after this many epochs without
-                           // a better val mAP50-95; 0: never
+  int patience = 0;  // early stop after this many epochs without
+                     // a better val mAP50-95; 0: never
   // Validate every N epochs and after the last. 0 (auto): every epoch in
   // the last quarter of the planned epochs and every 4th before, since
   // early epochs seldom hold the best weights and validation costs ~10 %
