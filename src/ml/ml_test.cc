@@ -560,6 +560,28 @@ TEST(FusedAdamW, MatchesAdamWWithClippingAndEma) {
       d = std::max(d, (p2[k] - r[k]).abs().max().item<double>());
     EXPECT_LT(d, 1e-6) << (archive == from_fused.get() ? "fused" : "AdamW") << " format";
   }
+  // The operator path other devices take computes the same step.
+  {
+    DetectorNet a = make(), a_ema = make(), b = make(), b_ema = make();
+    FusedAdamW kernel(a, a_ema, 0.05), ops(b, b_ema, 0.05);
+    ops.UseTensorOps();
+    for (int i = 0; i < 3; ++i) {
+      kernel.ZeroGrad();
+      loss_of(a, i).backward();
+      ops.ZeroGrad();
+      {
+        torch::NoGradGuard no_grad;
+        auto pa = a->parameters(), pb = b->parameters();
+        for (size_t k = 0; k < pa.size(); ++k) pb[k].mutable_grad().copy_(pa[k].grad());
+      }
+      for (FusedAdamW* o : {&kernel, &ops}) {
+        o->ClipGradNorm(clip(i));
+        o->Step(lr(i), ema_decay(i));
+      }
+      EXPECT_LT(max_diff(a, b), 1e-6) << "weights after step " << i;
+      EXPECT_LT(max_diff(a_ema, b_ema), 1e-6) << "EMA after step " << i;
+    }
+  }
   // A state of another model is refused.
   DetectorNet small(NetConfig{"n", 5}), small_ema(NetConfig{"n", 5});
   FusedAdamW wrong(small, small_ema, 0.05);

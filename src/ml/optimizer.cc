@@ -110,6 +110,7 @@ FusedAdamW::FusedAdamW(DetectorNet& net, DetectorNet& ema, double weight_decay, 
   for (size_t i = 0; i < params_.size(); ++i) params_[i].mutable_grad() = grad_views[i];
   exp_avg_ = torch::zeros_like(weights_);
   exp_avg_sq_ = torch::zeros_like(weights_);
+  cpu_kernel_ = weights_.is_cpu();
   // Buffers, one flat pair per type (float statistics, int64 counters).
   auto net_buffers = net->buffers();
   auto ema_buffers = ema->buffers();
@@ -141,6 +142,18 @@ void FusedAdamW::Step(double lr, double ema_decay) {
   ++step_;
   const double bc1 = 1 - std::pow(beta1_, static_cast<double>(step_));
   const double bc2 = 1 - std::pow(beta2_, static_cast<double>(step_));
+  if (!cpu_kernel_) {
+    // The same arithmetic as operators on the flat buffers.
+    torch::Tensor g = grads_ * grad_scale_;
+    weights_.slice(0, 0, decayed_).mul_(1 - lr * weight_decay_);
+    exp_avg_.mul_(beta1_).add_(g, 1 - beta1_);
+    exp_avg_sq_.mul_(beta2_).addcmul_(g, g, 1 - beta2_);
+    torch::Tensor denom = (exp_avg_sq_.sqrt() / std::sqrt(bc2)).add_(eps_);
+    weights_.addcdiv_(exp_avg_, denom, -lr / bc1);
+    ema_weights_.mul_(ema_decay).add_(weights_, 1 - ema_decay);
+    for (auto& [net, ema] : buffers_) ema.copy_(net);
+    return;
+  }
   StepArgs a{};
   a.beta1 = static_cast<float>(beta1_);
   a.beta2 = static_cast<float>(beta2_);

@@ -44,6 +44,10 @@ class FusedAdamW {
 
   int64_t steps() const { return step_; }
 
+  // Step with LibTorch operators on the flat buffers instead of the CPU
+  // kernel: what tensors on other devices (CUDA) take; for tests on the CPU.
+  void UseTensorOps() { cpu_kernel_ = false; }
+
  private:
   std::vector<torch::Tensor> params_;  // flat order: decayed first
   int64_t decayed_ = 0;                // elements of the decayed parameters
@@ -52,6 +56,7 @@ class FusedAdamW {
   double weight_decay_, beta1_, beta2_, eps_;
   double grad_scale_ = 1;
   int64_t step_ = 0;
+  bool cpu_kernel_ = true;  // the vectorized pass; set in the constructor
 };
 
 }  // namespace detops::ml
