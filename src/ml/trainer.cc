@@ -59,8 +59,6 @@ double LearningRate(const TrainOptions& o, int64_t step, int64_t steps_per_epoch
   return floor + (o.lr - floor) * 0.5 * (1 + std::cos(M_PI * t));
 }
 
-// The EMA's decay at update `updates`: ramped in, so that early weights,
-// far from trained, leave it quickly.
 // Whether validation runs after `epoch` of `planned` (TrainOptions::eval_every).
 bool ValidatesAfter(int epoch, int planned, int every) {
   if (epoch >= planned) return true;
@@ -68,6 +66,8 @@ bool ValidatesAfter(int epoch, int planned, int every) {
   return epoch % 4 == 0 || 4 * epoch > 3 * planned;
 }
 
+// The EMA's decay at update `updates`: ramped in, so that early weights,
+// far from trained, leave it quickly.
 double EmaDecay(double decay, int64_t updates) {
   return decay * (1 - std::exp(-static_cast<double>(updates) / 500.0));
 }
