@@ -202,11 +202,9 @@ Status FusedAdamW::Load(torch::serialize::InputArchive& archive) {
   }
   // torch::optim::AdamW's format: it maps saved states to parameters by
   // position within its groups, so the same two groups are rebuilt.
-  std::vector<torch::Tensor> decayed(params_.begin(), params_.end()), rest;
-  size_t first_rest = 0;
-  while (first_rest < params_.size() && params_[first_rest].dim() > 1) ++first_rest;
-  rest.assign(params_.begin() + static_cast<std::ptrdiff_t>(first_rest), params_.end());
-  decayed.resize(first_rest);
+  const auto split = std::find_if(params_.begin(), params_.end(),
+                                  [](const torch::Tensor& p) { return p.dim() <= 1; });
+  std::vector<torch::Tensor> decayed(params_.begin(), split), rest(split, params_.end());
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decayed, std::make_unique<torch::optim::AdamWOptions>(
                                    torch::optim::AdamWOptions(1e-3).weight_decay(weight_decay_)));

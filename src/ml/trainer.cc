@@ -36,8 +36,9 @@ struct State {
   int bad_epochs = 0;
   int planned_epochs = 0;  // fitted to a time budget after every epoch
   // For a time budget: seconds spent in completed epochs (resumes included),
-  // and the cost of the epochs that were not a process's first (which also
-  // decodes every image once), validation included.
+  // the training time of the epochs that were not a process's first (which
+  // also decodes every image once; validation is costed apart, from the
+  // last one's time).
   double elapsed_s = 0;
   double steady_s = 0;
   int steady_epochs = 0;
