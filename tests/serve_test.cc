@@ -35,6 +35,16 @@ std::string ReadFile(const fs::path& p) {
   return s.str();
 }
 
+// Whether `detops serve --precision auto` picks bf16 here.
+bool CpuHasAvx512Bf16() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) == 0) return line.find(" avx512_bf16") != std::string::npos;
+  }
+  return false;
+}
+
 // One workspace for the suite: a tiny trained model registered twice
 // (cars@1 in production, cars@2 waiting) and three tokens.
 class ServeTest : public ::testing::Test {
@@ -173,6 +183,7 @@ TEST_F(ServeTest, PredictsRawMultipartAndBatchInOriginalPixels) {
   auto models = Client()->Get("/v1/models");
   ASSERT_TRUE(models);
   EXPECT_EQ(Body(models)["serving"]["ref"], "cars@1");
+  EXPECT_EQ(Body(models)["serving"]["precision"], CpuHasAvx512Bf16() ? "bf16" : "fp32");
   EXPECT_EQ(Body(models)["versions"].size(), 2u);
 }
 
@@ -252,6 +263,43 @@ TEST_F(ServeTest, BadInputsGetClearErrorsAndTheServerGoesOn) {
   auto health = Client()->Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+}
+
+// --precision: fp32 on request; bf16 where the CPU computes it natively
+// (the default there), with about the same answers; refused elsewhere.
+TEST_F(ServeTest, ServesInTheRequestedPrecision) {
+  auto serve = [&](const std::string& precision) {
+    StartServer({"--precision", precision, "--workers", "1", "--threads", "2"});
+    auto models = Client()->Get("/v1/models");
+    EXPECT_TRUE(models);
+    EXPECT_EQ(Body(models)["serving"]["precision"], precision);
+    EXPECT_NE(server_->Output().find("threads, " + precision + ","), std::string::npos)
+        << server_->Output();
+    auto r = PostImage(jpeg_, "image/jpeg", "?conf=0.001&max_det=300");
+    EXPECT_TRUE(r && r->status == 200);
+    Json j = Body(r);
+    server_->Signal(SIGTERM);
+    EXPECT_EQ(server_->Wait(30), 0) << server_->Output();
+    return j;
+  };
+  auto top_score = [](const Json& j) {
+    double top = 0;
+    for (const Json& d : j["detections"]) top = std::max(top, d["score"].get<double>());
+    return top;
+  };
+  Json fp32 = serve("fp32");
+  ASSERT_FALSE(fp32["detections"].empty()) << fp32;
+  EXPECT_EQ(Run("serve --model cars --port 0 --precision fp16").exit_code, 2);
+  if (!CpuHasAvx512Bf16()) {
+    CommandResult r = Run("serve --model cars --port 0 --precision bf16");
+    EXPECT_EQ(r.exit_code, 2) << r.out;
+    EXPECT_NE(r.out.find("AVX512-BF16"), std::string::npos) << r.out;
+    return;
+  }
+  Json bf16 = serve("bf16");
+  ASSERT_FALSE(bf16["detections"].empty()) << bf16;
+  EXPECT_NEAR(top_score(bf16), top_score(fp32), 0.02);
+  EXPECT_NE(bf16["detections"], fp32["detections"]) << "bf16 served, fp32 computed?";
 }
 
 // Decoding on the connection thread or in the batch worker is a placement

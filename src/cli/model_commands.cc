@@ -233,6 +233,9 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   pred->add_option("--out", pa->out, "folder for annotated images and predictions.json");
   pred->add_option("--threads", pa->threads, "intra-op threads")->capture_default_str();
   pred->add_option("--device", pa->device, "cpu | cuda")->capture_default_str();
+  pred->add_option("--precision", pa->precision,
+                   "fp32 | bf16 | auto (bf16 where the CPU has AVX512-BF16)")
+      ->capture_default_str();
   pred->add_flag("--json", *pjson, "print JSON");
   pred->callback([&g, pa, pjson] {
     auto ws = OpenWorkspace(g);
@@ -282,6 +285,9 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   ev->add_option("--batch", ea->batch, "batch size")->capture_default_str();
   ev->add_option("--threads", ea->threads, "intra-op threads")->capture_default_str();
   ev->add_option("--device", ea->device, "cpu | cuda")->capture_default_str();
+  ev->add_option("--precision", ea->precision,
+                 "fp32 | bf16 | auto (bf16 where the CPU has AVX512-BF16)")
+      ->capture_default_str();
   ev->add_option("--plots", ea->plots_dir, "also write pr_curve.png and confusion.png here");
   ev->add_flag("--json", *ejson, "print JSON");
   ev->callback([&g, ea, ejson] {

@@ -186,6 +186,12 @@ void AddServeCommands(CLI::App& app, Globals& g) {
       ->capture_default_str();
   serve->add_option("--device", o.device, "cpu | cuda")->capture_default_str();
   serve
+      ->add_option("--precision", o.precision,
+                   "fp32 | bf16 | auto (bf16 where the CPU has AVX512-BF16: about 2x faster, "
+                   "detections within rounding of fp32)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
+  serve
       ->add_option("--decode-on", o.decode_on,
                    "where images are decoded: worker (next to the forward pass, on its "
                    "threads), connection, or auto (worker when workers x threads cover the "

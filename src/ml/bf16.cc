@@ -22,8 +22,8 @@ namespace {
 using namespace simd;
 #pragma GCC diagnostic ignored "-Wpsabi"
 
-DETOPS_SIMD_CLONES
-void SiluForward(const uint16_t* x, uint16_t* y, int64_t n) {
+template <typename T>
+[[gnu::always_inline]] inline void SiluBody(const T* x, T* y, int64_t n) {
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     VecF v = Load(x + i);
@@ -34,6 +34,11 @@ void SiluForward(const uint16_t* x, uint16_t* y, int64_t n) {
     StoreTail(y + i, n - i, v * Sigmoid(v));
   }
 }
+// y may be x.
+DETOPS_SIMD_CLONES void SiluForward(const uint16_t* x, uint16_t* y, int64_t n) {
+  SiluBody(x, y, n);
+}
+DETOPS_SIMD_CLONES void SiluForward(const float* x, float* y, int64_t n) { SiluBody(x, y, n); }
 
 DETOPS_SIMD_CLONES
 void SiluBackward(const uint16_t* x, const uint16_t* gy, uint16_t* gx, int64_t n) {
@@ -79,6 +84,24 @@ class SiluBf16 : public torch::autograd::Function<SiluBf16> {
 
 }  // namespace
 
+void SiluInPlace(torch::Tensor& x) {
+  const bool bf16 = x.scalar_type() == torch::kBFloat16;
+  if (!(bf16 || x.scalar_type() == torch::kFloat) || !x.is_cpu() ||
+      !x.is_non_overlapping_and_dense()) {
+    torch::silu_(x);
+    return;
+  }
+  if (bf16) {
+    uint16_t* p = Out(x);
+    at::parallel_for(0, x.numel(), kGrain,
+                     [&](int64_t b, int64_t e) { SiluForward(p + b, p + b, e - b); });
+  } else {
+    float* p = x.data_ptr<float>();
+    at::parallel_for(0, x.numel(), kGrain,
+                     [&](int64_t b, int64_t e) { SiluForward(p + b, p + b, e - b); });
+  }
+}
+
 torch::Tensor Silu(const torch::Tensor& x) {
   if (x.scalar_type() != torch::kBFloat16 || !x.is_cpu() || !x.is_non_overlapping_and_dense()) {
     return torch::silu(x);
@@ -97,8 +120,8 @@ Result<std::string> ResolvePrecision(const std::string& precision, const std::st
   }
   if (precision == "bf16") {
     if (device != "cpu") {
-      return Status::InvalidInput("--precision bf16 is for training on the CPU; " + device +
-                                  " trains in fp32");
+      return Status::InvalidInput("--precision bf16 runs on the CPU only; " + device +
+                                  " runs in fp32");
     }
     if (!ml::CpuHasNativeBf16()) {
       return Status::InvalidInput(

@@ -16,21 +16,25 @@ namespace {
 
 class TorchDetector final : public Detector {
  public:
-  TorchDetector(ModelConfig config, ml::DetectorNet net, torch::Device device)
+  TorchDetector(ModelConfig config, ml::DetectorNet net, torch::Device device,
+                std::string precision)
       : config_(std::move(config)),
         net_(std::move(net)),
         device_(device),
-        grid_(ml::MakeGrid(config_.imgsz, device)) {
+        grid_(ml::MakeGrid(config_.imgsz, device)),
+        precision_(std::move(precision)),
+        dtype_(precision_ == "bf16" ? torch::kBFloat16 : torch::kFloat) {
     parameters_ = ml::CountParameters(net_);
     flops_ = ml::EstimateFlops(net_, config_.imgsz);
     net_->to(device_);
     ml::ToLayout(net_, ml::LayoutFor(device_));
     net_->eval();
-    ml::FuseBatchNorm(net_);
+    ml::FuseBatchNorm(net_, dtype_);
   }
   const ModelConfig& config() const override { return config_; }
   int64_t parameters() const override { return parameters_; }
   double flops() const override { return flops_; }
+  const std::string& precision() const override { return precision_; }
 
   Result<std::vector<std::vector<Detection>>> Predict(const std::vector<cv::Mat>& images,
                                                       const PredictOptions& options) override {
@@ -47,7 +51,7 @@ class TorchDetector final : public Detector {
       }
     }
     try {
-      return ml::Infer(net_, config_, device_, grid_, images, options, embeddings);
+      return ml::Infer(net_, config_, device_, grid_, images, options, embeddings, dtype_);
     } catch (const c10::Error& e) {
       return Status::Internal(std::string("inference failed: ") + e.what_without_backtrace());
     }
@@ -58,6 +62,8 @@ class TorchDetector final : public Detector {
   ml::DetectorNet net_;
   torch::Device device_;
   ml::Grid grid_;
+  std::string precision_;
+  torch::ScalarType dtype_;
   int64_t parameters_ = 0;
   double flops_ = 0;
 };
@@ -107,6 +113,7 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& we
                                                  const DetectorOptions& options) {
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
   if (options.threads > 0) torch::set_num_threads(options.threads);
+  ASSIGN_OR_RETURN(std::string precision, ResolvePrecision(options.precision, options.device));
   ASSIGN_OR_RETURN(ModelConfig config, ml::ReadConfig(weights));
   ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});
   ASSIGN_OR_RETURN(auto counts, ml::LoadWeightsInto(weights, net));
@@ -114,7 +121,7 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& we
     return Status::Corruption(weights.string() + ": " + std::to_string(counts.second) +
                               " tensors do not match the model its config describes");
   }
-  return std::unique_ptr<Detector>(new TorchDetector(config, net, device));
+  return std::unique_ptr<Detector>(new TorchDetector(config, net, device, precision));
 }
 
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {

@@ -37,7 +37,8 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
                                           torch::Device device, const Grid& grid,
                                           const std::vector<cv::Mat>& images,
                                           const PredictOptions& options,
-                                          std::vector<std::vector<float>>* embeddings) {
+                                          std::vector<std::vector<float>>* embeddings,
+                                          torch::ScalarType dtype) {
   const int s = config.imgsz;
   const int64_t n = static_cast<int64_t>(images.size());
   std::vector<std::vector<Detection>> out(images.size());
@@ -49,7 +50,7 @@ std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& c
     std::memcpy(batch[i].data_ptr(), lb.data, static_cast<size_t>(s) * s * 3);
   }
   torch::NoGradGuard no_grad;
-  HeadOutput head = net->forward(InputFromBgr(batch, device));
+  HeadOutput head = net->forward(InputFromBgr(batch, device, dtype));
   if (embeddings) {
     torch::Tensor e = head.embedding.to(torch::kCPU).contiguous();
     embeddings->assign(images.size(), {});

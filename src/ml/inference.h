@@ -12,12 +12,15 @@
 namespace detops::ml {
 
 // Runs `net` (in eval mode) on BGR images. When `embeddings` is set it
-// receives each image's embedding (HeadOutput::embedding). Thread-compatible.
+// receives each image's embedding (HeadOutput::embedding). `dtype` is the
+// network's input type: bf16 when FuseBatchNorm stored bf16 weights.
+// Thread-compatible.
 std::vector<std::vector<Detection>> Infer(DetectorNet& net, const ModelConfig& config,
                                           torch::Device device, const Grid& grid,
                                           const std::vector<cv::Mat>& images,
                                           const PredictOptions& options,
-                                          std::vector<std::vector<float>>* embeddings = nullptr);
+                                          std::vector<std::vector<float>>* embeddings = nullptr,
+                                          torch::ScalarType dtype = torch::kFloat);
 
 // Greedy NMS over boxes [N, 4] sorted by descending score; returns the kept
 // rows in order. With `max_counted` >= 0 it stops once that many kept rows

@@ -71,8 +71,9 @@ struct TrainOptions {
   AugmentOptions augment;
 };
 
-// `precision` ("auto", "fp32" or "bf16") made concrete for `device`: bf16
-// is for the CPU, and auto picks it where the CPU computes it natively.
+// `precision` ("auto", "fp32" or "bf16") made concrete for `device`, for
+// training and inference: bf16 is for the CPU, and auto picks it where the
+// CPU computes it natively.
 Result<std::string> ResolvePrecision(const std::string& precision, const std::string& device);
 
 struct TrainProgress {
@@ -136,6 +137,11 @@ struct PredictOptions {
 struct DetectorOptions {
   std::string device = "cpu";
   int threads = 2;
+  // "fp32", "bf16" or "auto" (ResolvePrecision). bf16 runs the network with
+  // bf16 weights and activations (fp32 accumulation, fp32 output layers):
+  // about 2x faster on CPUs with AVX512-BF16, with detections within
+  // rounding of fp32 (docs/BENCHMARKS.md measures the mAP it costs).
+  std::string precision = "fp32";
 };
 
 // A loaded detector. Predict is safe from one thread at a time.
@@ -155,6 +161,8 @@ class Detector {
       std::vector<std::vector<float>>* embeddings) = 0;
   virtual int64_t parameters() const = 0;
   virtual double flops() const = 0;
+  // The resolved precision the network runs in: "fp32" or "bf16".
+  virtual const std::string& precision() const = 0;
 };
 
 // Runs fn(i) for every i in [0, n) on LibTorch's intra-op threads (the

@@ -202,6 +202,22 @@ TEST(Train, LearnsToFindTheSquare) {
   double inter = ix * iy;
   double uni = (d.x2 - d.x1) * (d.y2 - d.y1) + t.Width() * t.Height() * 320 * 320 - inter;
   EXPECT_GT(inter / uni, 0.5) << "box " << d.x1 << "," << d.y1 << "," << d.x2 << "," << d.y2;
+
+  // Served in bf16 the same square is found, with the same box to a pixel
+  // or so and about the same score.
+  if (!ml::CpuHasNativeBf16()) GTEST_SKIP() << "no AVX512-BF16: bf16 inference is not offered";
+  auto half = Detector::Load(r->best_weights, {"cpu", 2, "bf16"});
+  ASSERT_TRUE(half.ok()) << half.status().ToString();
+  EXPECT_EQ((*half)->precision(), "bf16");
+  EXPECT_EQ((*det)->precision(), "fp32");
+  auto hd = (*half)->Predict({img}, {});
+  ASSERT_TRUE(hd.ok());
+  ASSERT_FALSE((*hd)[0].empty());
+  const Detection& e = (*hd)[0][0];
+  EXPECT_NEAR(e.score, d.score, 0.03);
+  for (auto [got, want] : {std::pair{e.x1, d.x1}, {e.y1, d.y1}, {e.x2, d.x2}, {e.y2, d.y2}}) {
+    EXPECT_NEAR(got, want, 2.0);
+  }
 }
 
 TEST(Detector, BadWeightsAndImagesGetClearErrors) {
@@ -301,6 +317,28 @@ TEST(Model, FoldedBatchNormGivesTheSameOutputs) {
   EXPECT_LT((a.logits - b.logits).abs().max().item<float>(), 1e-3);
   EXPECT_LT((a.box - b.box).abs().max().item<float>(), 1e-3);
   EXPECT_LT((a.embedding - b.embedding).abs().max().item<float>(), 1e-3);
+
+  // Folded into bf16 weights, the network runs in bf16 from a bf16 input and
+  // still answers in fp32, within bf16's rounding (8 bits of mantissa,
+  // compounded over ~20 layers) of the fp32 network.
+  if (!CpuHasNativeBf16()) GTEST_SKIP() << "no AVX512-BF16: bf16 inference is not offered";
+  torch::Tensor bgr = (x * 255).round().to(torch::kUInt8).flip(1).permute({0, 2, 3, 1});
+  HeadOutput f = net->forward(InputFromBgr(bgr, torch::kCPU));
+  FuseBatchNorm(net, torch::kBFloat16);
+  HeadOutput h = net->forward(InputFromBgr(bgr, torch::kCPU, torch::kBFloat16));
+  ASSERT_EQ(h.logits.scalar_type(), torch::kFloat);
+  ASSERT_EQ(h.box.scalar_type(), torch::kFloat);
+  ASSERT_EQ(h.embedding.scalar_type(), torch::kFloat);
+  // The largest error against the spread of the values (the logits sit
+  // around their bias prior, so their magnitude would hide errors).
+  auto rel = [](const torch::Tensor& got, const torch::Tensor& want) {
+    return ((got - want).abs().max() / (want - want.mean()).abs().max()).item<float>();
+  };
+  EXPECT_LT(rel(h.logits, a.logits), 0.05);
+  EXPECT_LT(rel(h.box, a.box), 0.05);
+  EXPECT_LT(rel(h.embedding, a.embedding), 0.05);
+  EXPECT_GT(rel(h.logits, a.logits), 0) << "bf16 weights but fp32 arithmetic?";
+  EXPECT_LT(rel(f.logits, a.logits), 1e-2);  // fp32 input of the same bytes
 }
 
 // The network's input: RGB floats in [0, 1], channels-last, from BGR bytes.
@@ -311,6 +349,11 @@ TEST(Model, InputFromBgrIsRgbInUnitRangeChannelsLast) {
   torch::Tensor want = bgr.permute({0, 3, 1, 2}).flip(1).to(torch::kFloat) / 255.0;
   EXPECT_LT((x - want).abs().max().item<float>(), 1e-7);
   EXPECT_EQ(x.sizes(), want.sizes());
+  // In bf16: the same values, rounded to nearest.
+  torch::Tensor h = InputFromBgr(bgr, torch::kCPU, torch::kBFloat16);
+  ASSERT_EQ(h.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(h.is_contiguous(torch::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(torch::equal(h, want.to(torch::kBFloat16)));
 }
 
 // The bf16 SiLU (bf16.h) against LibTorch's fp32 one, forward and backward,
@@ -339,6 +382,35 @@ TEST(Bf16, SiluAndItsGradientMatchFp32) {
   // Anything else goes to LibTorch's SiLU.
   torch::Tensor f = torch::randn({3, 5});
   EXPECT_TRUE(torch::equal(Silu(f), torch::silu(f)));
+}
+
+// Inference's in-place SiLU, our kernel in bf16 and fp32 (lengths with and
+// without a tail, one split across threads) and LibTorch's for the rest.
+TEST(Bf16, SiluInPlaceMatchesSilu) {
+  torch::manual_seed(4);
+  for (int64_t n : {7, 16, 333, 100003}) {
+    SCOPED_TRACE(n);
+    torch::Tensor base = torch::randn({n}) * 6;
+    base[0] = 95;
+    base[n - 1] = -95;
+    torch::Tensor want = torch::silu(base);
+    torch::Tensor f = base.clone();
+    SiluInPlace(f);
+    EXPECT_TRUE(torch::allclose(f, want, 1e-5, 1e-6)) << (f - want).abs().max().item<float>();
+    torch::Tensor h = base.to(torch::kBFloat16);
+    torch::Tensor hw = torch::silu(h.to(torch::kFloat));
+    SiluInPlace(h);
+    EXPECT_TRUE(torch::allclose(h.to(torch::kFloat), hw, 1.0 / 128, 1e-3))
+        << (h.to(torch::kFloat) - hw).abs().max().item<float>();
+  }
+  torch::Tensor strided = torch::randn({6, 6}).t();  // not dense in memory order: LibTorch's
+  torch::Tensor want = torch::silu(strided);
+  SiluInPlace(strided);
+  EXPECT_TRUE(torch::allclose(strided, want));
+  torch::Tensor d = torch::randn({9}, torch::kDouble);
+  torch::Tensor dw = torch::silu(d);
+  SiluInPlace(d);
+  EXPECT_TRUE(torch::allclose(d, dw));
 }
 
 // The fused training batch norm + SiLU (bn_silu.h) against LibTorch's

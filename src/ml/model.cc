@@ -6,6 +6,7 @@
 
 #include "ml/bf16.h"
 #include "ml/bn_silu.h"
+#include "ml/simd.h"
 
 namespace detops::ml {
 namespace {
@@ -35,12 +36,14 @@ ConvBnImpl::ConvBnImpl(int in, int out, int k, int s) : stride(s), pad(k / 2) {
       "bn", torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(out).eps(1e-3).momentum(0.03)));
 }
 
-void ConvBnImpl::Fuse() {
+void ConvBnImpl::Fuse(torch::ScalarType dtype) {
   torch::NoGradGuard no_grad;
   torch::Tensor scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
-  fused_weight =
-      (conv->weight * scale.view({-1, 1, 1, 1})).contiguous(conv->weight.suggest_memory_format());
-  fused_bias = (bn->bias - bn->running_mean * scale).contiguous();
+  // Folded in fp32, rounded once.
+  fused_weight = (conv->weight * scale.view({-1, 1, 1, 1}))
+                     .to(dtype)
+                     .contiguous(conv->weight.suggest_memory_format());
+  fused_bias = (bn->bias - bn->running_mean * scale).to(dtype).contiguous();
 }
 
 void ConvBnImpl::Unfuse() {
@@ -51,7 +54,9 @@ void ConvBnImpl::Unfuse() {
 torch::Tensor ConvBnImpl::forward(torch::Tensor x) {
   if (fused_weight.defined()) {
     torch::Tensor y = torch::conv2d(x, fused_weight, fused_bias, stride, pad);
-    return torch::silu_(y);
+    // LibTorch 1.13's bf16 SiLU takes as long as the convolution before it.
+    SiluInPlace(y);
+    return y;
   }
   // Training: one fused kernel (bn_silu.h). bf16 under autocast (bf16.h).
   torch::Tensor y = conv(x);
@@ -152,20 +157,30 @@ HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
   torch::Tensor levels[3] = {p3, p4, p5};
   std::vector<torch::Tensor> logits, boxes;
   const int64_t b = x.size(0);
+  // bf16 inference (FuseBatchNorm): the output convolutions run in fp32, as
+  // their parameters are. Under training's autocast the types are its own.
+  auto out = [&](torch::nn::Module& conv, torch::nn::Module& head, const torch::Tensor& level) {
+    auto* c = conv.as<torch::nn::Conv2d>();
+    torch::Tensor h = head.as<torch::nn::Sequential>()->forward(level);
+    if (!is_training() && h.scalar_type() != c->weight.scalar_type()) {
+      h = h.to(c->weight.scalar_type());
+    }
+    return c->forward(h);
+  };
   for (int i = 0; i < 3; ++i) {
-    torch::Tensor cl = cls_out[i]->as<torch::nn::Conv2d>()->forward(
-        cls_heads[i]->as<torch::nn::Sequential>()->forward(levels[i]));
-    torch::Tensor bx = box_out[i]->as<torch::nn::Conv2d>()->forward(
-        box_heads[i]->as<torch::nn::Sequential>()->forward(levels[i]));
+    torch::Tensor cl = out(*cls_out[i], *cls_heads[i], levels[i]);
+    torch::Tensor bx = out(*box_out[i], *box_heads[i], levels[i]);
     logits.push_back(cl.permute({0, 2, 3, 1}).reshape({b, -1, config.num_classes}));
     boxes.push_back(bx.permute({0, 2, 3, 1}).reshape({b, -1, 4}));
   }
-  return {torch::cat(logits, 1), torch::cat(boxes, 1), c5.mean({2, 3})};
+  torch::Tensor embedding = c5.mean({2, 3});
+  if (!is_training()) embedding = embedding.to(torch::kFloat);
+  return {torch::cat(logits, 1), torch::cat(boxes, 1), embedding};
 }
 
-void FuseBatchNorm(DetectorNet& net) {
+void FuseBatchNorm(DetectorNet& net, torch::ScalarType dtype) {
   for (const auto& m : net->modules(/*include_self=*/false)) {
-    if (auto* c = m->as<ConvBnImpl>()) c->Fuse();
+    if (auto* c = m->as<ConvBnImpl>()) c->Fuse(dtype);
   }
 }
 
@@ -186,13 +201,15 @@ void ToLayout(DetectorNet& net, torch::MemoryFormat layout) {
   }
 }
 
-torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device) {
+torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device,
+                           torch::ScalarType dtype) {
   if (!device.is_cpu()) {
     return bgr.to(device)
         .permute({0, 3, 1, 2})
         .flip(1)
         .to(torch::kFloat)
         .div_(255.0)
+        .to(dtype)
         .contiguous(LayoutFor(device));
   }
   // On the CPU the channels-last floats are the bytes in their own order,
@@ -200,18 +217,23 @@ torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device) {
   // and reorder (LibTorch's flip alone took 2.6 ms for a training batch).
   torch::Tensor in = bgr.contiguous();
   const int64_t n = in.size(0), h = in.size(1), w = in.size(2);
-  torch::Tensor out = torch::empty(
-      {n, 3, h, w},
-      torch::TensorOptions().dtype(torch::kFloat).memory_format(torch::MemoryFormat::ChannelsLast));
+  torch::Tensor out = torch::empty({n, 3, h, w}, torch::TensorOptions().dtype(dtype).memory_format(
+                                                     torch::MemoryFormat::ChannelsLast));
   const uint8_t* src = in.data_ptr<uint8_t>();
-  float* dst = out.data_ptr<float>();
-  at::parallel_for(0, n * h * w, 1 << 14, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      dst[3 * p] = static_cast<float>(src[3 * p + 2]) / 255.f;
-      dst[3 * p + 1] = static_cast<float>(src[3 * p + 1]) / 255.f;
-      dst[3 * p + 2] = static_cast<float>(src[3 * p]) / 255.f;
-    }
-  });
+  auto convert = [&](auto* dst) {
+    at::parallel_for(0, n * h * w, 1 << 14, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        for (int c = 0; c < 3; ++c) {
+          simd::Put(dst + 3 * p + c, static_cast<float>(src[3 * p + 2 - c]) / 255.f);
+        }
+      }
+    });
+  };
+  if (dtype == torch::kBFloat16) {
+    convert(reinterpret_cast<simd::Bf16Bits*>(out.data_ptr<at::BFloat16>()));
+  } else {
+    convert(out.data_ptr<float>());
+  }
   return out;
 }
 

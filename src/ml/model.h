@@ -45,8 +45,10 @@ struct ConvBnImpl : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
   // Folds the batch norm (eval statistics) into the convolution's weight and
   // a bias: one kernel instead of two and one less pass over the feature map.
-  // For inference only; the module's parameters are left as they were.
-  void Fuse();
+  // For inference only; the module's parameters are left as they were. The
+  // fused weight and bias are stored in `dtype` (fp32, or bf16 for bf16
+  // inference), and the forward pass then expects inputs of that type.
+  void Fuse(torch::ScalarType dtype = torch::kFloat);
   void Unfuse();  // back to the module's own parameters
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
@@ -87,8 +89,11 @@ struct DetectorNetImpl : torch::nn::Module {
 TORCH_MODULE(DetectorNet);
 
 // Fuses every ConvBn of `net` (inference only; see ConvBnImpl::Fuse). The
-// fused weights keep the layout of the convolutions' weights.
-void FuseBatchNorm(DetectorNet& net);
+// fused weights keep the layout of the convolutions' weights and are stored
+// in `dtype`. With bf16 the network then runs in bf16 from its input to the
+// two 1x1 output convolutions, which run in fp32 (as the returned logits,
+// boxes and embedding are).
+void FuseBatchNorm(DetectorNet& net, torch::ScalarType dtype = torch::kFloat);
 void UnfuseBatchNorm(DetectorNet& net);
 
 // The memory layout convolutions run fastest in on `device`. On the CPU that
@@ -102,8 +107,10 @@ torch::MemoryFormat LayoutFor(torch::Device device);
 void ToLayout(DetectorNet& net, torch::MemoryFormat layout);
 
 // The network's input from letterboxed images: BGR bytes [N, H, W, 3] ->
-// RGB floats in [0, 1], [N, 3, H, W], on `device` in LayoutFor(device).
-torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device);
+// RGB in [0, 1], [N, 3, H, W], on `device` in LayoutFor(device), as
+// `dtype` (fp32, or bf16 on the CPU).
+torch::Tensor InputFromBgr(const torch::Tensor& bgr, torch::Device device,
+                           torch::ScalarType dtype = torch::kFloat);
 
 // Number of parameters and multiply-accumulates x 2 (FLOPs) at `size`.
 int64_t CountParameters(DetectorNet& net);

@@ -145,7 +145,7 @@ Result<EvalJobResult> RunEvalJob(Workspace& ws, const EvalJobOptions& o) {
   ASSIGN_OR_RETURN(DatasetRef ref, ParseDatasetRef(o.dataset));
   ASSIGN_OR_RETURN(VersionInfo version, ResolveVersion(ws, ref));
   ASSIGN_OR_RETURN(Manifest manifest, LoadManifest(ws, version));
-  ASSIGN_OR_RETURN(auto detector, Detector::Load(weights, {o.device, o.threads}));
+  ASSIGN_OR_RETURN(auto detector, Detector::Load(weights, {o.device, o.threads, o.precision}));
   if (!(o.iou > 0 && o.iou <= 1))
     return Status::InvalidInput("--iou must be in (0, 1]; got " + std::to_string(o.iou));
   EvalOptions eo;
@@ -162,6 +162,7 @@ Result<EvalJobResult> RunEvalJob(Workspace& ws, const EvalJobOptions& o) {
                {"conf", std::to_string(o.conf)},
                {"iou", std::to_string(o.iou)},
                {"imgsz", std::to_string(detector->config().imgsz)},
+               {"precision", detector->precision()},
                {"variant", detector->config().variant}};
   auto parent = tracker->GetRun(o.model);
   if (parent.ok()) nr.parent_run = parent->id;

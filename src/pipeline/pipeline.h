@@ -77,7 +77,8 @@ struct EvalJobOptions {
   int batch = 8;
   int threads = 2;
   std::string device = "cpu";
-  std::string plots_dir;  // where to write pr_curve.png and confusion.png ("" = run only)
+  std::string precision = "fp32";  // DetectorOptions::precision: evaluates what bf16 serving costs
+  std::string plots_dir;           // where to write pr_curve.png and confusion.png ("" = run only)
   BuildInfo build;
 };
 
@@ -99,6 +100,7 @@ struct PredictJobOptions {
   std::string out;  // annotated images + predictions.json ("" = none)
   int threads = 2;
   std::string device = "cpu";
+  std::string precision = "fp32";  // DetectorOptions::precision
 };
 
 struct ImagePrediction {

@@ -51,7 +51,7 @@ Json PredictionsToJson(const std::vector<ImagePrediction>& predictions) {
 
 Result<std::vector<ImagePrediction>> RunPredictJob(Workspace& ws, const PredictJobOptions& o) {
   ASSIGN_OR_RETURN(fs::path weights, ResolveWeights(ws, o.model));
-  ASSIGN_OR_RETURN(auto detector, Detector::Load(weights, {o.device, o.threads}));
+  ASSIGN_OR_RETURN(auto detector, Detector::Load(weights, {o.device, o.threads, o.precision}));
   std::vector<fs::path> files;
   std::error_code ec;
   for (const std::string& in : o.inputs) {

@@ -115,7 +115,8 @@ void ServerImpl::Models(const httplib::Request& req, httplib::Response& res) {
               {"ref", current->version.Ref()},
               {"following", o_.version > 0 ? "" : o_.alias},
               {"classes", current->version.spec.classes},
-              {"imgsz", current->version.spec.imgsz}}},
+              {"imgsz", current->version.spec.imgsz},
+              {"precision", current->replicas.front()->precision()}}},
             {"versions", list}};
   res.set_content(j.dump(), "application/json");
 }

@@ -210,7 +210,7 @@ Status ServerImpl::Init() {
     return Status::InvalidInput("decode_on '" + o_.decode_on +
                                 "': expected auto, worker or connection");
   }
-  ho.detector = {o_.device, threads};
+  ho.detector = {o_.device, threads, o_.precision};
   ho.replicas = workers;
   ho.poll_ms = o_.poll_ms;
   ASSIGN_OR_RETURN(
@@ -282,7 +282,8 @@ Status ServerImpl::Init() {
       ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
       std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
       " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
-      std::to_string(threads) + " threads, images decoded " +
+      std::to_string(threads) + " threads, " + host_->Current()->replicas.front()->precision() +
+      ", images decoded " +
       (decode_in_worker_ ? "by the batch workers" : "on the connection threads"));
   return Status::Ok();
 }
