@@ -6,12 +6,14 @@
 // class-wise NMS at conf 0.25), on 1 and 2 intra-op threads; images/s =
 // items_per_second.
 //
-//   build/bench/serve_bench [--weights=FILE] [--image=FILE.jpg] [benchmark flags]
+//   build/bench/serve_bench [--weights=FILE] [--image=FILE.jpg] [--precision=fp32|bf16|auto]
+//                           [benchmark flags]
 //
 // --weights: a detops weights file (default: one epoch of `n` trained here
 // on synthetic car scenes; speed does not depend on training, though the
 // number of detections NMS sees does). --image: the JPEG every batch slot
 // holds (default: eight different synthetic 640x480 scenes, JPEG q90).
+// --precision: the network's number format (DetectorOptions; default fp32).
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@ constexpr int kImages = 48;  // training set of the default model
 struct Fixture {
   fs::path dir = fs::temp_directory_path() / ("detops-serve-bench-" + std::to_string(::getpid()));
   fs::path weights;
+  std::string precision = "fp32";
   std::vector<std::vector<uchar>> jpegs;  // one per batch slot (8)
 
   void Init(const fs::path& weights_file, const fs::path& image_file) {
@@ -87,7 +90,7 @@ Fixture& F() {
 void BM_DecodePredict(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
-  auto loaded = Detector::Load(F().weights, {"cpu", threads});
+  auto loaded = Detector::Load(F().weights, {"cpu", threads, F().precision});
   if (!loaded.ok()) {
     state.SkipWithError(loaded.status().ToString().c_str());
     return;
@@ -106,7 +109,8 @@ void BM_DecodePredict(benchmark::State& state) {
   for (auto _ : state) run();
   state.SetItemsProcessed(state.iterations() * batch);
   state.counters["detections_per_image"] = static_cast<double>(detections) / batch;
-  state.SetLabel("batch " + std::to_string(batch) + ", " + std::to_string(threads) + " thread(s)");
+  state.SetLabel("batch " + std::to_string(batch) + ", " + std::to_string(threads) +
+                 " thread(s), " + det->precision());
 }
 BENCHMARK(BM_DecodePredict)
     ->ArgsProduct({{1, 8}, {1, 2}})
@@ -118,7 +122,7 @@ BENCHMARK(BM_DecodePredict)
 }  // namespace detops
 
 int main(int argc, char** argv) {
-  // Our two flags first; the rest are Google Benchmark's.
+  // Our flags first; the rest are Google Benchmark's.
   std::filesystem::path weights, image;
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
@@ -126,6 +130,8 @@ int main(int argc, char** argv) {
       weights = argv[i] + 10;
     } else if (std::strncmp(argv[i], "--image=", 8) == 0) {
       image = argv[i] + 8;
+    } else if (std::strncmp(argv[i], "--precision=", 12) == 0) {
+      detops::F().precision = argv[i] + 12;
     } else {
       argv[kept++] = argv[i];
     }

@@ -16,18 +16,23 @@
 #    send time): p50/p99 at 50 % and 90 % of the server's own saturation
 #    (the best closed-loop requests/s of its kind), and detops also at 90 %
 #    of the peer's saturation.
-# Each figure is then compared at each side's best setting for that figure.
+# Each figure is then compared at each side's best setting for that figure,
+# once with both sides in fp32 and once with both in bf16 (saturations, and
+# the open-loop rates from them, are per precision).
 #
 # Settings (environment):
 #   SERVE_BENCH_SECONDS=10      seconds per point (SERVE_BENCH_QUICK=1: 2 s)
 #   SERVE_BENCH_CONNECTIONS="1 4 16 64"
-#   SERVE_BENCH_DETOPS="t1b1 t2b1 t2b8 w2t1b8"  detops serve settings
-#                               [wW]tTbB: --workers W (default 1) --threads T
-#                               --batch-max-size B
+#   SERVE_BENCH_DETOPS="t1b1 t2b1 t2b8 w2t1b8 t2b1-bf16 t2b8-bf16 w2t1b8-bf16"
+#                               detops serve settings [wW]tTbB[-bf16]:
+#                               --workers W (default 1) --threads T
+#                               --batch-max-size B --precision fp32|bf16
 #   SERVE_BENCH_DELAY_MS=0      detops --batch-max-delay-ms
 #   SERVE_BENCH_DETOPS_FLAGS="" more `detops serve` flags
-#   SERVE_BENCH_PEER="w1t2 w2t1 w1t1 w2t2"  gunicorn workers x torch threads
-#                               (an empty list leaves that side out)
+#   SERVE_BENCH_PEER="w1t2 w2t1 w1t1 w2t2 w1t2-bf16 w2t1-bf16"  gunicorn
+#                               workers x torch threads [-bf16: the forward
+#                               under torch.autocast] (an empty list leaves
+#                               that side out)
 #   PEER_WORKER_CLASS=gthread   gunicorn's threaded workers (keep-alive)
 #                               instead of its default sync ones
 #   SERVE_BENCH_PORT=18080      detops port; the peer uses PORT+10
@@ -36,7 +41,7 @@
 #                               and the JSON answer have work to do); default:
 #                               one epoch from scratch, which detects nothing
 #                               at conf 0.25
-# About 15 minutes at the defaults (SERVE_BENCH_QUICK=1: about 6). The
+# About 25 minutes at the defaults (SERVE_BENCH_QUICK=1: about 10). The
 # machine should be quiet: the servers, wrk and the load generator share its
 # cores, and LibTorch's OpenMP threads spin-wait, so a busy machine slows the
 # 2-thread settings far more than its load suggests (OMP_WAIT_POLICY=PASSIVE
@@ -52,9 +57,9 @@ else
   secs=${SERVE_BENCH_SECONDS:-10}
 fi
 conns=${SERVE_BENCH_CONNECTIONS:-"1 4 16 64"}
-detops_cfgs=${SERVE_BENCH_DETOPS-"t1b1 t2b1 t2b8 w2t1b8"}
+detops_cfgs=${SERVE_BENCH_DETOPS-"t1b1 t2b1 t2b8 w2t1b8 t2b1-bf16 t2b8-bf16 w2t1b8-bf16"}
 delay_ms=${SERVE_BENCH_DELAY_MS:-0}
-peer_cfgs=${SERVE_BENCH_PEER-"w1t2 w2t1 w1t1 w2t2"}
+peer_cfgs=${SERVE_BENCH_PEER-"w1t2 w2t1 w1t1 w2t2 w1t2-bf16 w2t1-bf16"}
 port=${SERVE_BENCH_PORT:-18080}
 peer_port=$((port + 10))
 scratch=${1:-$(mktemp -d)}
@@ -173,10 +178,12 @@ mem_file="$scratch/mem.txt"
 peak_mem() { sort -n "$mem_file" | tail -1 | awk '{ printf "rss_kb=%d pss_kb=%d", $1, $2 }'; }
 
 # start_server KIND CONFIG: starts it, waits for /readyz, warms it up.
-# detops_setting CONFIG: "W T B" of "[wW]tTbB" (W batch workers, model
-# copies, default 1; T threads; batch <= B).
+# precision_of CONFIG: bf16 for a setting ending in -bf16, else fp32.
+precision_of() { [[ $1 == *-bf16 ]] && echo bf16 || echo fp32; }
+# detops_setting CONFIG: "W T B" of "[wW]tTbB[-bf16]" (W batch workers,
+# model copies, default 1; T threads; batch <= B).
 detops_setting() {
-  local cfg=$1 w=1 t b
+  local cfg=${1%-bf16} w=1 t b
   if [[ $cfg == w* ]]; then
     w=${cfg#w}
     w=${w%%t*}
@@ -194,29 +201,33 @@ detops_setting() {
 inproc_next_to() {
   local w t b
   read -r w t b <<<"$(detops_setting "$1")"
-  build/bench/serve_bench --weights="$weights" --image="$image" --benchmark_min_time="$secs"     --benchmark_filter="batch:$b/threads:$((w * t))/"     --benchmark_out="$scratch/inproc-$1.json" --benchmark_out_format=json >/dev/null 2>&1
+  build/bench/serve_bench --weights="$weights" --image="$image" --benchmark_min_time="$secs" \
+    --precision="$(precision_of "$1")" --benchmark_filter="batch:$b/threads:$((w * t))/" \
+    --benchmark_out="$scratch/inproc-$1.json" --benchmark_out_format=json >/dev/null 2>&1
 }
 
 start_server() {
-  local kind=$1 cfg=$2 url
+  local kind=$1 cfg=$2 url prec
+  prec=$(precision_of "$cfg")
+  cfg=${cfg%-bf16}
   if [ "$kind" = detops ]; then
     local w t b
     read -r w t b <<<"$(detops_setting "$cfg")"
     local extra=()
     read -ra extra <<<"${SERVE_BENCH_DETOPS_FLAGS:-}"
     "$detops" -w "$ws" serve --model cars --host 127.0.0.1 --port "$port" --workers "$w" \
-      --threads "$t" --batch-max-size "$b" --batch-max-delay-ms "$delay_ms" "${extra[@]}" \
-      >"$scratch/server-$kind-$cfg.log" 2>&1 &
+      --threads "$t" --batch-max-size "$b" --batch-max-delay-ms "$delay_ms" --precision "$prec" \
+      "${extra[@]}" >"$scratch/server-$kind-$cfg-$prec.log" 2>&1 &
     server_pid=$!
     base="http://127.0.0.1:$port"
   else
     local w=${cfg#w}
     w=${w%t*}
     local t=${cfg#*t}
-    PEER_WEIGHTS="$weights" PEER_WORKERS="$w" PEER_TORCH_THREADS="$t" \
+    PEER_WEIGHTS="$weights" PEER_WORKERS="$w" PEER_TORCH_THREADS="$t" PEER_PRECISION="$prec" \
       PEER_BIND="127.0.0.1:$peer_port" \
       $py -m gunicorn -c bench/peer/gunicorn.conf.py --chdir bench/peer app:app \
-      >"$scratch/server-$kind-$cfg.log" 2>&1 &
+      >"$scratch/server-$kind-$cfg-$prec.log" 2>&1 &
     server_pid=$!
     base="http://127.0.0.1:$peer_port"
   fi
@@ -227,7 +238,7 @@ start_server() {
     sleep 0.2
   done
   if ! curl -sf "$base/readyz" >/dev/null 2>&1; then
-    cat "$scratch/server-$kind-$cfg.log" >&2
+    cat "$scratch/server-$kind-$cfg-$prec.log" >&2
     log "$kind $cfg did not become ready"
     exit 1
   fi
@@ -259,9 +270,11 @@ closed_loop() {  # KIND CONFIG
   stop_server
 }
 
-best_rps() {  # KIND: the best closed-loop requests/s of that kind
-  awk -v k="$1" '$1 == "closed" && $2 == k { for (i = 4; i <= NF; ++i) if ($i ~ /^rps=/) {
-    v = substr($i, 5) + 0; if (v > m) m = v } } END { printf "%.2f", m }' "$results"
+best_rps() {  # KIND PRECISION: the best closed-loop requests/s of that kind in that precision
+  awk -v k="$1" -v bf="$([ "$2" = bf16 ] && echo 1 || echo 0)" \
+    '$1 == "closed" && $2 == k && ($3 ~ /-bf16$/) == bf { for (i = 4; i <= NF; ++i)
+    if ($i ~ /^rps=/) { v = substr($i, 5) + 0; if (v > m) m = v } } END { printf "%.2f", m }' \
+    "$results"
 }
 
 open_loop() {  # KIND CONFIG "LABEL=RATE ..."
@@ -284,8 +297,7 @@ for cfg in $peer_cfgs; do closed_loop peer "$cfg"; done
 if [ $have_serve = 1 ]; then
   for cfg in $detops_cfgs; do closed_loop detops "$cfg"; done
 fi
-peer_sat=$(best_rps peer)
-detops_sat=$(best_rps detops)
+
 # Open-loop points "LABEL=RATE" at fractions of a saturation (none when it is 0).
 points() {  # LABEL SATURATION FRACTION ...
   local label=$1 sat=$2 f
@@ -295,12 +307,16 @@ points() {  # LABEL SATURATION FRACTION ...
       'BEGIN { if (s > 0) printf "%s%d=%.2f\n", l, f * 100 + 0.5, s * f }'
   done
 }
+# Saturations per precision: an fp32 setting is loaded at fractions of the
+# fp32 saturations, a bf16 one at the bf16 ones.
 for cfg in $peer_cfgs; do
-  open_loop peer "$cfg" "$(points own "$peer_sat" 0.5 0.9)"
+  open_loop peer "$cfg" "$(points own "$(best_rps peer "$(precision_of "$cfg")")" 0.5 0.9)"
 done
 if [ $have_serve = 1 ]; then
   for cfg in $detops_cfgs; do
-    open_loop detops "$cfg" "$(points own "$detops_sat" 0.5 0.9) $(points peer "$peer_sat" 0.9)"
+    prec=$(precision_of "$cfg")
+    open_loop detops "$cfg" "$(points own "$(best_rps detops "$prec")" 0.5 0.9) \
+      $(points peer "$(best_rps peer "$prec")" 0.9)"
   done
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)

@@ -6,6 +6,7 @@ answers {"detections": [...]} like detops' server; GET /readyz answers 200.
 Configured by the environment (bench/peer/gunicorn.conf.py sets the rest):
   PEER_WEIGHTS        detops weights file (required)
   PEER_TORCH_THREADS  torch intra-op threads per worker (default 1)
+  PEER_PRECISION      fp32 (default) or bf16 (forward under torch.autocast)
 """
 
 import os
@@ -21,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from detector_net import Detector  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("PEER_TORCH_THREADS", "1")))
-detector = Detector(os.environ["PEER_WEIGHTS"])
+detector = Detector(os.environ["PEER_WEIGHTS"], precision=os.environ.get("PEER_PRECISION", "fp32"))
 # Warm-up: the first forward picks oneDNN kernels.
 detector.predict([np.full((480, 640, 3), 114, np.uint8)])
 

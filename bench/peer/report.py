@@ -5,7 +5,10 @@
 META: key=value lines (command, machine, ...). INPROC_JSON: serve_bench's
 Google Benchmark JSON. RESULTS: one line per point, "closed|open KIND
 SETTING key=value ...", from wrk (bench/peer/post.lua) and the open-loop
-generator (bench/peer/loadgen.cc) with the servers' peak memory.
+generator (bench/peer/loadgen.cc) with the servers' peak memory. A setting
+ending in "-bf16" ran in bf16 (detops --precision bf16; the peer under
+torch.autocast), any other in fp32; the goals are compared within each
+precision.
 """
 
 import json
@@ -43,9 +46,13 @@ def parse_results(path):
     return rows
 
 
+def precision(cfg):
+    return "bf16" if cfg.endswith("-bf16") else "fp32"
+
+
 def detops_cfg(cfg):
-    """(workers, threads, batch) of a detops setting "[wW]tTbB"."""
-    m = re.fullmatch(r"(?:w(\d+))?t(\d+)b(\d+)", cfg)
+    """(workers, threads, batch) of a detops setting "[wW]tTbB[-bf16]"."""
+    m = re.fullmatch(r"(?:w(\d+))?t(\d+)b(\d+)(?:-bf16)?", cfg)
     if not m:
         return None
     return int(m.group(1) or 1), int(m.group(2)), int(m.group(3))
@@ -59,12 +66,13 @@ def describe(kind, cfg):
         w, t, b = d
         who = f"{w} workers × {t} thread{'s' if t != 1 else ''}" if w > 1 else \
             f"{t} thread{'s' if t != 1 else ''}"
-        return f"{who}, batch ≤ {b}"
-    m = re.fullmatch(r"w(\d+)t(\d+)", cfg)
+        return f"{who}, batch ≤ {b}, {precision(cfg)}"
+    m = re.fullmatch(r"w(\d+)t(\d+)(?:-bf16)?", cfg)
     if not m:
         return cfg
     a, b = m.groups()
-    return f"{a} worker{'s' if a != '1' else ''} × {b} torch thread{'s' if b != '1' else ''}"
+    return (f"{a} worker{'s' if a != '1' else ''} × {b} torch thread{'s' if b != '1' else ''}, "
+            + ("bf16 autocast" if precision(cfg) == "bf16" else "fp32"))
 
 
 def ms(v):
@@ -142,25 +150,7 @@ def main():
     by = lambda kind: [r for r in closed if r["kind"] == kind]
     det_c, peer_c = by("detops"), by("peer")
 
-    # Goals.
-    p("| figure | detops | peer, at its best setting for the figure | ratio | goal | |")
-    p("|---|---|---|---|---|---|")
-    for cfg in sorted({r["cfg"] for r in det_c}):
-        w, t, b = detops_cfg(cfg)
-        http = best([r for r in det_c if r["cfg"] == cfg], "ok_rps", False)
-        # Against in-process at the same batch on the same number of cores,
-        # measured right before this setting (else at the start of the run).
-        near = inproc_next_to(sys.argv[2], cfg)
-        ref = near or inproc.get((b, w * t))
-        when = ", measured just before" if near else ""
-        if http and ref:
-            ratio = http["ok_rps"] / ref["items_per_second"]
-            who = f"{w} workers × {t} thread" if w > 1 else f"{t} threads"
-            p(f"| HTTP ÷ in-process images/s, batch {b}, {who} (in process: {w * t} threads{when}) "
-              f"| {http['ok_rps']:.1f} "
-              f"({int(http['conns'])} conn.) ÷ {ref['items_per_second']:.1f} | – | {ratio:.2f} | "
-              f"≥ {GOALS['http']} | {verdict(ratio, GOALS['http'], True)} |")
-
+    # Goals, within each precision: both sides fp32, then both bf16.
     def goal_row(name, d, pr, key, fmt, unit, goal, at_least, where):
         cell = lambda r: f"{fmt(r[key])} {unit} ({where(r)})" if r else "–"
         ratio = d[key] / pr[key] if d and pr and pr[key] > 0 else None
@@ -169,16 +159,7 @@ def main():
 
     conn_where = lambda r: f"{describe(r['kind'], r['cfg'])}, {int(r['conns'])} conn."
     cfg_where = lambda r: describe(r["kind"], r["cfg"])
-    goal_row("saturated throughput", best(det_c, "ok_rps", False), best(peer_c, "ok_rps", False),
-             "ok_rps", lambda v: f"{v:.1f}", "req/s", GOALS["throughput"], True, conn_where)
     one = lambda rs: [r for r in rs if r["conns"] == 1]
-    goal_row("p50 at one connection", best(one(det_c), "p50_ms", True),
-             best(one(peer_c), "p50_ms", True), "p50_ms", ms, "ms", GOALS["p50"], False, cfg_where)
-    d90 = best([r for r in opened if r["kind"] == "detops" and r["at"] == "peer90"], "p99_ms", True)
-    p90 = best([r for r in opened if r["kind"] == "peer" and r["at"] == "own90"], "p99_ms", True)
-    rate = f" ({p90['target_rps']:.0f} req/s)" if p90 else ""
-    goal_row(f"p99 at 90 % of the peer's saturation{rate}", d90, p90, "p99_ms", ms, "ms",
-             GOALS["p99"], False, cfg_where)
 
     def peak(rs):  # the setting whose peak over its closed-loop points is lowest
         per = {}
@@ -187,15 +168,59 @@ def main():
                 per[r["cfg"]] = r
         return min(per.values(), key=lambda r: r["rss_kb"]) if per else None
 
-    goal_row("resident memory under load, all processes", peak(det_c), peak(peer_c), "rss_kb",
-             mib, "MiB", GOALS["rss"], False, cfg_where)
-    p("")
+    for prec in ("fp32", "bf16"):
+        det_p = [r for r in det_c if precision(r["cfg"]) == prec]
+        peer_p = [r for r in peer_c if precision(r["cfg"]) == prec]
+        if not det_p:
+            continue
+        p(f"Both sides in {prec}" + (" (the peer under `torch.autocast`)" if prec == "bf16" else "")
+          + ":")
+        p("")
+        p("| figure | detops | peer, at its best setting for the figure | ratio | goal | |")
+        p("|---|---|---|---|---|---|")
+        for cfg in sorted({r["cfg"] for r in det_p}):
+            w, t, b = detops_cfg(cfg)
+            http = best([r for r in det_p if r["cfg"] == cfg], "ok_rps", False)
+            # Against in-process at the same batch on the same number of cores
+            # and in the same precision, measured right before this setting
+            # (else, in fp32, at the start of the run).
+            near = inproc_next_to(sys.argv[2], cfg)
+            ref = near or (inproc.get((b, w * t)) if prec == "fp32" else None)
+            when = ", measured just before" if near else ""
+            if http and ref:
+                ratio = http["ok_rps"] / ref["items_per_second"]
+                who = f"{w} workers × {t} thread" if w > 1 else f"{t} threads"
+                p(f"| HTTP ÷ in-process images/s, batch {b}, {who} (in process: {w * t} threads"
+                  f"{when}) | {http['ok_rps']:.1f} ({int(http['conns'])} conn.) ÷ "
+                  f"{ref['items_per_second']:.1f} | – | {ratio:.2f} | ≥ {GOALS['http']} | "
+                  f"{verdict(ratio, GOALS['http'], True)} |")
+        goal_row("saturated throughput", best(det_p, "ok_rps", False),
+                 best(peer_p, "ok_rps", False), "ok_rps", lambda v: f"{v:.1f}", "req/s",
+                 GOALS["throughput"], True, conn_where)
+        goal_row("p50 at one connection", best(one(det_p), "p50_ms", True),
+                 best(one(peer_p), "p50_ms", True), "p50_ms", ms, "ms", GOALS["p50"], False,
+                 cfg_where)
+        in_p = lambda kind, at: [r for r in opened if r["kind"] == kind and r["at"] == at and
+                                 precision(r["cfg"]) == prec]
+        d90 = best(in_p("detops", "peer90"), "p99_ms", True)
+        p90 = best(in_p("peer", "own90"), "p99_ms", True)
+        rate = f" ({p90['target_rps']:.0f} req/s)" if p90 else ""
+        goal_row(f"p99 at 90 % of the peer's saturation{rate}", d90, p90, "p99_ms", ms, "ms",
+                 GOALS["p99"], False, cfg_where)
+        goal_row("resident memory under load, all processes", peak(det_p), peak(peer_p),
+                 "rss_kb", mib, "MiB", GOALS["rss"], False, cfg_where)
+        p("")
 
     # detops' own latency curve.
     own = [r for r in opened if r["kind"] == "detops" and r["at"] in ("own50", "own90")]
     if own:
-        sat = best(det_c, "ok_rps", False)["ok_rps"]
-        p(f"detops at 50 % and 90 % of its own saturation ({sat:.1f} req/s), open loop:")
+        sats = []
+        for prec in ("fp32", "bf16"):
+            top = best([r for r in det_c if precision(r["cfg"]) == prec], "ok_rps", False)
+            if top:
+                sats.append(f"{top['ok_rps']:.1f} req/s in {prec}")
+        p(f"detops at 50 % and 90 % of its own saturation in the same precision "
+          f"({', '.join(sats)}), open loop:")
         p("")
         p("| setting | load | req/s | p50 ms | p99 ms | max ms | unanswered | peak RSS MiB |")
         p("|---|---|---|---|---|---|---|---|")
