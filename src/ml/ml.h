@@ -139,8 +139,9 @@ struct DetectorOptions {
   int threads = 2;
   // "fp32", "bf16" or "auto" (ResolvePrecision). bf16 runs the network with
   // bf16 weights and activations (fp32 accumulation, fp32 output layers):
-  // about 2x faster on CPUs with AVX512-BF16, with detections within
-  // rounding of fp32 (docs/BENCHMARKS.md measures the mAP it costs).
+  // 1.5x the images/s on one core of a CPU with AVX512-BF16 (1.9x for the
+  // forward pass alone), with detections within rounding of fp32
+  // (docs/BENCHMARKS.md measures the mAP it costs).
   std::string precision = "fp32";
 };
 

@@ -52,9 +52,9 @@ struct ServerOptions {
   int workers = 2;
   int threads = 0;
   // The network's number format (DetectorOptions::precision): "auto" serves
-  // bf16 on CPUs with AVX512-BF16 (about 2x faster per image; test mAP50
+  // bf16 on CPUs with AVX512-BF16 (1.5x the images/s on one core; test mAP50
   // within 0.005 of fp32 on our sets, docs/BENCHMARKS.md), fp32 elsewhere.
-  // "fp32" gives the detections `detops eval` measured, to the last digit.
+  // "fp32" runs the arithmetic `detops eval` scored.
   std::string precision = "auto";
   // One of the workers runs on the thread that calls Server::Wait (the
   // process's first thread, where LibTorch's multi-threaded kernels are
