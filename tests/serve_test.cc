@@ -487,16 +487,18 @@ TEST_F(ServeTest, MetricsUseThePrometheusTextFormat) {
   EXPECT_NE(r->get_header_value("Content-Type").find("text/plain; version=0.0.4"),
             std::string::npos);
   const std::string& t = r->body;
-  for (const char* want :
-       {"# TYPE detops_http_requests_total counter",
-        "detops_http_requests_total{route=\"/v1/predict\",status=\"200\"} 1",
-        "detops_http_requests_total{route=\"/v1/predict\",status=\"400\"} 1",
-        "# TYPE detops_queue_wait_seconds histogram",
-        "detops_queue_wait_seconds_bucket{le=\"+Inf\"} 1", "detops_inference_seconds_count",
-        "detops_batch_size_bucket", "detops_model_info{model=\"cars\",version=\"1\"} 1",
-        "detops_queue_depth 0", "detops_prediction_log_dropped_total 0",
-        "detops_low_confidence_predictions_total",
-        "# TYPE detops_process_resident_memory_bytes gauge"}) {
+  for (const std::string& want : std::vector<std::string>{
+           "# TYPE detops_http_requests_total counter",
+           "detops_http_requests_total{route=\"/v1/predict\",status=\"200\"} 1",
+           "detops_http_requests_total{route=\"/v1/predict\",status=\"400\"} 1",
+           "# TYPE detops_queue_wait_seconds histogram",
+           "detops_queue_wait_seconds_bucket{le=\"+Inf\"} 1", "detops_inference_seconds_count",
+           "detops_batch_size_bucket",
+           "detops_model_info{model=\"cars\",version=\"1\",precision=\"" +
+               std::string(CpuHasAvx512Bf16() ? "bf16" : "fp32") + "\"} 1",
+           "detops_queue_depth 0", "detops_prediction_log_dropped_total 0",
+           "detops_low_confidence_predictions_total",
+           "# TYPE detops_process_resident_memory_bytes gauge"}) {
     EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
   }
   std::smatch m;

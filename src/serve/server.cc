@@ -135,9 +135,10 @@ Status ServerImpl::InitMetrics() {
                    r.AddGauge("detops_queue_depth", "Images waiting for the model now"));
   depth->SetCallback(
       {}, [this] { return batcher_ ? static_cast<double>(batcher_->queue_depth()) : 0.0; });
-  ASSIGN_OR_RETURN(m_.model_info,
-                   r.AddGauge("detops_model_info", "The model version being served (value 1)",
-                              {"model", "version"}));
+  ASSIGN_OR_RETURN(
+      m_.model_info,
+      r.AddGauge("detops_model_info", "The model version being served (value 1) and its precision",
+                 {"model", "version", "precision"}));
   ASSIGN_OR_RETURN(m_.detections, r.AddCounter("detops_detections_total",
                                                "Detections returned, by class", {"class"}));
   ASSIGN_OR_RETURN(auto low, r.AddCounter("detops_low_confidence_predictions_total",
@@ -210,22 +211,27 @@ Status ServerImpl::Init() {
     return Status::InvalidInput("decode_on '" + o_.decode_on +
                                 "': expected auto, worker or connection");
   }
-  ho.detector = {o_.device, threads, o_.precision};
+  // Resolved once: every version this server loads runs in it.
+  ASSIGN_OR_RETURN(const std::string precision, ResolvePrecision(o_.precision, o_.device));
+  ho.detector = {o_.device, threads, precision};
   ho.replicas = workers;
   ho.poll_ms = o_.poll_ms;
   ASSIGN_OR_RETURN(
-      host_, ModelHost::Start(ws_, ho, [this](const ModelVersion* from, const ModelVersion& to) {
-        if (from) {
-          m_.model_info->SetCallback({from->name, std::to_string(from->version)}, nullptr);
-          m_.swaps->Inc();
-          ++swaps_;
-          Log("model " + from->Ref() + " -> " + to.Ref() + " (hot swap)");
-          ReleaseStartupPages();
-        } else {
-          Log("model " + to.Ref() + " loaded");
-        }
-        m_.model_info->SetCallback({to.name, std::to_string(to.version)}, [] { return 1.0; });
-      }));
+      host_, ModelHost::Start(
+                 ws_, ho, [this, precision](const ModelVersion* from, const ModelVersion& to) {
+                   if (from) {
+                     m_.model_info->SetCallback(
+                         {from->name, std::to_string(from->version), precision}, nullptr);
+                     m_.swaps->Inc();
+                     ++swaps_;
+                     Log("model " + from->Ref() + " -> " + to.Ref() + " (hot swap)");
+                     ReleaseStartupPages();
+                   } else {
+                     Log("model " + to.Ref() + " loaded");
+                   }
+                   m_.model_info->SetCallback({to.name, std::to_string(to.version), precision},
+                                              [] { return 1.0; });
+                 }));
   BatcherOptions bo;
   bo.batch_max_size = o_.batch_max_size;
   bo.batch_max_delay_us = o_.batch_max_delay_us;

@@ -58,7 +58,7 @@ struct ServerMetrics {
   Counter* predictions = nullptr;
   Counter* swaps = nullptr;
   Counter* rejected_full = nullptr;
-  GaugeFamily* model_info = nullptr;  // model, version
+  GaugeFamily* model_info = nullptr;  // model, version, precision
 };
 
 class ServerImpl final : public Server {
