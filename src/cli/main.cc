@@ -13,6 +13,15 @@ Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g) {
   return Workspace::Open({g.workspace});
 }
 
+void AddPrecisionOption(CLI::App* cmd, std::string& precision, const std::string& bf16_does) {
+  cmd->add_option("--precision", precision,
+                  "fp32 | bf16 (" + bf16_does +
+                      "; needs AVX512-BF16) | auto (bf16 where the CPU "
+                      "has it)")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
+      ->capture_default_str();
+}
+
 }  // namespace detops::cli
 
 int main(int argc, char** argv) {

@@ -198,12 +198,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   train->add_option("--device", o.device, "cpu | cuda")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  train
-      ->add_option("--precision", o.precision,
-                   "fp32 | bf16 (convolutions in bfloat16 on the CPU, AVX512-BF16 needed) | "
-                   "auto (bf16 where the CPU has it)")
-      ->check(CLI::IsMember({"auto", "fp32", "bf16"}))
-      ->capture_default_str();
+  AddPrecisionOption(train, o.precision, "convolutions in bfloat16 on the CPU");
   train->add_option("--init", ta->init_from,
                     "start from a run's or a file's weights (fine-tune, warm start)");
   train->add_option("--name", ta->name, "run name (default train-N)");
@@ -233,9 +228,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   pred->add_option("--out", pa->out, "folder for annotated images and predictions.json");
   pred->add_option("--threads", pa->threads, "intra-op threads")->capture_default_str();
   pred->add_option("--device", pa->device, "cpu | cuda")->capture_default_str();
-  pred->add_option("--precision", pa->precision,
-                   "fp32 | bf16 | auto (bf16 where the CPU has AVX512-BF16)")
-      ->capture_default_str();
+  AddPrecisionOption(pred, pa->precision, "the network in bfloat16 on the CPU");
   pred->add_flag("--json", *pjson, "print JSON");
   pred->callback([&g, pa, pjson] {
     auto ws = OpenWorkspace(g);
@@ -285,9 +278,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   ev->add_option("--batch", ea->batch, "batch size")->capture_default_str();
   ev->add_option("--threads", ea->threads, "intra-op threads")->capture_default_str();
   ev->add_option("--device", ea->device, "cpu | cuda")->capture_default_str();
-  ev->add_option("--precision", ea->precision,
-                 "fp32 | bf16 | auto (bf16 where the CPU has AVX512-BF16)")
-      ->capture_default_str();
+  AddPrecisionOption(ev, ea->precision, "the network in bfloat16 on the CPU, as serving runs it");
   ev->add_option("--plots", ea->plots_dir, "also write pr_curve.png and confusion.png here");
   ev->add_flag("--json", *ejson, "print JSON");
   ev->callback([&g, ea, ejson] {

@@ -288,8 +288,7 @@ Status ServerImpl::Init() {
       ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
       std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
       " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
-      std::to_string(threads) + " threads, " + host_->Current()->replicas.front()->precision() +
-      ", images decoded " +
+      std::to_string(threads) + " threads, " + precision + ", images decoded " +
       (decode_in_worker_ ? "by the batch workers" : "on the connection threads"));
   return Status::Ok();
 }
