@@ -30,7 +30,9 @@ struct SqlRow {
 
 // The metadata database. SQL is written in the common subset of SQLite and
 // PostgreSQL with `?` placeholders. Thread-safe: calls are serialized on one
-// connection. Transactions nest by name only: use Transaction below.
+// connection. Atomicity comes from InTransaction: one BEGIN IMMEDIATE ...
+// COMMIT around a body of Query/Exec calls on this same Database; a body
+// must not call InTransaction again (transactions do not nest).
 class Database {
  public:
   virtual ~Database() = default;
@@ -38,7 +40,9 @@ class Database {
   virtual Result<std::vector<SqlRow>> Query(std::string_view sql,
                                             const std::vector<SqlValue>& params = {}) = 0;
   // Runs `body` inside one write transaction; commits when it returns OK,
-  // rolls back otherwise. Retries the whole body while the database is busy.
+  // rolls back otherwise. The write lock is taken before `body` runs,
+  // waiting up to the busy timeout for other processes (then Unavailable);
+  // the body itself is never retried. Other threads' calls wait meanwhile.
   virtual Status InTransaction(const std::function<Status()>& body) = 0;
   // Applies the schema migrations not yet applied; records them in
   // schema_version. Safe to call from several processes at once.
