@@ -63,6 +63,7 @@ struct Fixture {
     cb.on_step = [&](const TrainProgress& p) { rates.push_back(p.images_per_s); };
     // A fresh folder: an existing checkpoint would make this a resume.
     fs::remove_all(dir / ("run-" + v));
+    SetProcessThreads(o.threads);
     TrainResult r = TrainDetector(data, o, dir / ("run-" + v), cb).value();
     Trained t;
     t.weights = r.last_weights;
@@ -89,6 +90,7 @@ void BM_Predict(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(2));
   const std::string precision = state.range(3) ? "bf16" : "fp32";
   const Trained& t = F().Model(v);
+  SetProcessThreads(threads);
   auto loaded = Detector::Load(t.weights, {"cpu", threads, precision});
   if (!loaded.ok()) {
     state.SkipWithError(loaded.status().ToString().c_str());
@@ -158,6 +160,7 @@ void BM_TrainPrecision(benchmark::State& state) {
     cb.on_step = [&](const TrainProgress& p) { rate = p.images_per_s; };
     fs::path run = F().dir / ("run-" + precision);
     fs::remove_all(run);
+    SetProcessThreads(o.threads);
     benchmark::DoNotOptimize(TrainDetector(F().data, o, run, cb).value());
   }
   state.counters["train_images_per_s"] = rate;

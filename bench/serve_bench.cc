@@ -77,6 +77,7 @@ struct Fixture {
     o.epochs = 1;
     o.threads = 2;
     o.warmup_epochs = 0;
+    SetProcessThreads(o.threads);
     return TrainDetector(data, o, dir / "run").value().last_weights;
   }
 };
@@ -90,6 +91,7 @@ Fixture& F() {
 void BM_DecodePredict(benchmark::State& state) {
   const int batch = static_cast<int>(state.range(0));
   const int threads = static_cast<int>(state.range(1));
+  SetProcessThreads(threads);
   auto loaded = Detector::Load(F().weights, {"cpu", threads, F().precision});
   if (!loaded.ok()) {
     state.SkipWithError(loaded.status().ToString().c_str());

@@ -99,11 +99,13 @@ int RunTrain(Globals& g, TrainArgs& a) {
   TrainCallbacks cb = ConsoleCallbacks(a.quiet);
   Result<TrainJobResult> r = Status::Internal("not run");
   if (!a.resume.empty()) {
+    SetProcessThreads(a.o.threads);
     r = ResumeTrainJob(**ws, a.resume, Build(), cb, a.o.threads);
   } else {
     if (a.dataset.empty()) return Fail(Status::InvalidInput("give a DATASET[@V] or --resume RUN"));
     auto recipe = Recipe(a);
     if (!recipe.ok()) return Fail(recipe.status());
+    SetProcessThreads(recipe->threads);
     if (BlasLibrary() == "reference") {
       std::cerr << "warning: LibTorch is using the netlib reference BLAS; training and batch-1 "
                    "inference are several times slower (install libopenblas0-openmp)\n";
@@ -236,6 +238,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
       g.exit_code = Fail(ws.status());
       return;
     }
+    SetProcessThreads(pa->threads);
     auto r = RunPredictJob(**ws, *pa);
     if (!r.ok()) {
       g.exit_code = Fail(r.status());
@@ -288,6 +291,7 @@ void AddModelCommands(CLI::App& app, Globals& g) {
       return;
     }
     ea->build = Build();
+    SetProcessThreads(ea->threads);
     auto r = RunEvalJob(**ws, *ea);
     if (!r.ok()) {
       g.exit_code = Fail(r.status());

@@ -3,6 +3,9 @@
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <thread>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -70,6 +73,11 @@ class TorchDetector final : public Detector {
 
 }  // namespace
 
+void SetProcessThreads(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(threads);
+}
+
 std::string BestDevice() { return torch::cuda::is_available() ? "cuda" : "cpu"; }
 
 std::string TorchVersion() {
@@ -112,7 +120,6 @@ Result<torch::Device> ParseDevice(const std::string& name) {
 Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& weights,
                                                  const DetectorOptions& options) {
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
-  if (options.threads > 0) torch::set_num_threads(options.threads);
   ASSIGN_OR_RETURN(std::string precision, ResolvePrecision(options.precision, options.device));
   ASSIGN_OR_RETURN(ModelConfig config, ml::ReadConfig(weights));
   ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});

@@ -56,7 +56,10 @@ struct TrainOptions {
   double max_minutes = 0;  // fit the epochs to this wall time (re-planned each
                            // epoch; may overrun by one epoch); 0: no limit
   uint64_t seed = 0;
-  int threads = 2;             // intra-op threads (LibTorch starts with 1)
+  // The intra-op threads the run is meant for: recorded with the run and
+  // read from a recipe; the process applies it (SetProcessThreads), not
+  // TrainDetector.
+  int threads = 2;
   int loader_threads = 2;      // augmentation threads
   std::string device = "cpu";  // "cpu" or "cuda"
   // "fp32", or "bf16": convolutions in bfloat16 under LibTorch's CPU
@@ -136,6 +139,8 @@ struct PredictOptions {
 
 struct DetectorOptions {
   std::string device = "cpu";
+  // Not read by Load: intra-op threads are a process setting
+  // (SetProcessThreads). Kept only while callers still fill it; to be removed.
   int threads = 2;
   // "fp32", "bf16" or "auto" (ResolvePrecision). bf16 runs the network with
   // bf16 weights and activations (fp32 accumulation, fp32 output layers):
@@ -166,8 +171,16 @@ class Detector {
   virtual const std::string& precision() const = 0;
 };
 
+// Sets LibTorch's intra-op thread count for the whole process: every
+// thread's convolutions and matrix products use this many threads (each
+// serving worker's forward pass, a training step, an evaluation). Call once
+// at the start of a process, before any model runs; threads started later
+// take the value when they first run LibTorch code. threads <= 0: the
+// hardware's count. Not thread-safe; the library never calls it.
+void SetProcessThreads(int threads);
+
 // Runs fn(i) for every i in [0, n) on LibTorch's intra-op threads (the
-// count Detector::Load set), for CPU work that belongs next to inference,
+// count SetProcessThreads set), for CPU work that belongs next to inference,
 // such as decoding a batch's images on the cores its forward pass uses.
 // fn must not throw.
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn);

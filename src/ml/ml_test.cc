@@ -24,6 +24,13 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
+// The process's intra-op threads, set once as a command would.
+class ThreadsEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { SetProcessThreads(2); }
+};
+const auto* const kThreads = ::testing::AddGlobalTestEnvironment(new ThreadsEnvironment);
+
 // A grey scene with one bright square (class 0) whose box is returned.
 TrainSample SquareImage(const fs::path& path, int seed, int size = 160) {
   cv::RNG rng(seed);

@@ -448,7 +448,6 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
     return Status::InvalidInput("--batch and --epochs must be at least 1");
   }
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
-  torch::set_num_threads(std::max(1, options.threads));
   TrainOptions o = options;
   ASSIGN_OR_RETURN(o.precision, ResolvePrecision(o.precision, o.device));
   o.augment.imgsz = o.imgsz;
