@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/core.h"
@@ -39,6 +41,16 @@ struct SourceSet {
 Result<SourceSet> ReadYolo(const std::filesystem::path& path);
 Result<SourceSet> ReadCoco(const std::filesystem::path& path);
 Result<SourceSet> ReadVoc(const std::filesystem::path& path);
+// What a YOLO data.yaml says, before any path in it is resolved: the
+// `path` key, the class names (from `names`, or `nc` alone) and each split's
+// entries (folders, list files). InvalidInput naming `source` and the line
+// for malformed YAML, missing or gapped names, or `nc` disagreeing with them.
+struct DataYaml {
+  std::optional<std::string> path;
+  std::vector<std::string> classes;
+  std::vector<std::pair<Split, std::vector<std::string>>> splits;  // in train, val, test order
+};
+Result<DataYaml> ParseDataYaml(std::string_view text, const std::string& source);
 // "yolo", "coco" or "voc" from what the folder holds.
 Result<std::string> DetectFormat(const std::filesystem::path& path);
 

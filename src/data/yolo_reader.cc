@@ -118,11 +118,6 @@ struct SplitSource {
   bool from_list = false;  // paths read from a .txt list: may not exist
 };
 
-Status YamlError(const fs::path& yaml, const YAML::Exception& e) {
-  return Status::InvalidInput(yaml.string() + ":" + std::to_string(e.mark.line + 1) +
-                              ": malformed YAML: " + e.msg);
-}
-
 // Resolves a split entry of data.yaml: relative to `base`, with the
 // Roboflow fix-up ("../train/images" written from inside the dataset).
 fs::path ResolveEntry(const fs::path& base, const std::string& entry) {
@@ -132,49 +127,49 @@ fs::path ResolveEntry(const fs::path& base, const std::string& entry) {
   return p.lexically_normal();
 }
 
-Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& splits) {
+}  // namespace
+
+Result<DataYaml> ParseDataYaml(std::string_view text, const std::string& source) {
+  auto yaml_error = [&](const YAML::Exception& e) {
+    return Status::InvalidInput(source + ":" + std::to_string(e.mark.line + 1) +
+                                ": malformed YAML: " + e.msg);
+  };
   YAML::Node doc;
   try {
-    doc = YAML::LoadFile(yaml.string());
-  } catch (const YAML::BadFile&) {
-    return Status::IOError(yaml.string() + ": cannot read");
+    doc = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
-    return YamlError(yaml, e);
+    return yaml_error(e);
   }
-  if (!doc.IsMap()) return Status::InvalidInput(yaml.string() + ": expected a mapping at the top");
+  if (!doc.IsMap()) return Status::InvalidInput(source + ": expected a mapping at the top");
+  DataYaml out;
   try {
-    fs::path base = yaml.parent_path();
-    if (doc["path"] && doc["path"].IsScalar()) {
-      fs::path p = doc["path"].as<std::string>();
-      base = p.is_absolute() ? p : base / p;
-    }
+    if (doc["path"] && doc["path"].IsScalar()) out.path = doc["path"].as<std::string>();
     const YAML::Node names = doc["names"];
     if (names && names.IsSequence()) {
-      for (const auto& n : names) set.classes.push_back(n.as<std::string>());
+      for (const auto& n : names) out.classes.push_back(n.as<std::string>());
     } else if (names && names.IsMap()) {
       std::map<int, std::string> by_id;
       for (const auto& kv : names) by_id[kv.first.as<int>()] = kv.second.as<std::string>();
       int expect = 0;
       for (const auto& [id, name] : by_id) {
         if (id != expect++) {
-          return Status::InvalidInput(yaml.string() + ":" + std::to_string(names.Mark().line + 1) +
+          return Status::InvalidInput(source + ":" + std::to_string(names.Mark().line + 1) +
                                       ": 'names' ids must be 0..n-1 without gaps");
         }
-        set.classes.push_back(name);
+        out.classes.push_back(name);
       }
     } else if (doc["nc"]) {
       int nc = doc["nc"].as<int>();
-      for (int i = 0; i < nc; ++i) set.classes.push_back("class" + std::to_string(i));
+      for (int i = 0; i < nc; ++i) out.classes.push_back("class" + std::to_string(i));
     } else {
-      return Status::InvalidInput(yaml.string() + ": no 'names' (class names) given");
+      return Status::InvalidInput(source + ": no 'names' (class names) given");
     }
-    if (doc["nc"] && doc["nc"].as<int>() != static_cast<int>(set.classes.size())) {
-      return Status::InvalidInput(yaml.string() + ": 'nc' is " + doc["nc"].as<std::string>() +
-                                  " but 'names' lists " + std::to_string(set.classes.size()));
+    if (doc["nc"] && doc["nc"].as<int>() != static_cast<int>(out.classes.size())) {
+      return Status::InvalidInput(source + ": 'nc' is " + doc["nc"].as<std::string>() +
+                                  " but 'names' lists " + std::to_string(out.classes.size()));
     }
     for (Split s : kAllSplits) {
-      std::string key = SplitName(s);
-      YAML::Node node = doc[key];
+      YAML::Node node = doc[SplitName(s)];
       if (!node && s == Split::kVal) node = doc["valid"];
       if (!node || node.IsNull()) continue;
       std::vector<std::string> entries;
@@ -183,34 +178,52 @@ Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& 
       } else {
         entries.push_back(node.as<std::string>());
       }
-      for (const std::string& e : entries) {
-        fs::path p = ResolveEntry(base, e);
-        std::error_code ec;
-        SplitSource src{s, {}, p};
-        if (fs::is_directory(p, ec)) {
-          src.images = ListImages(p, set.root, set.issues);
-        } else if (fs::is_regular_file(p, ec)) {  // a list of image paths
-          src.image_dir = p.parent_path();
-          src.from_list = true;
-          std::ifstream in(p);
-          std::string line;
-          while (std::getline(in, line)) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.empty()) continue;
-            fs::path img = fs::path(line).is_absolute() ? fs::path(line) : p.parent_path() / line;
-            src.images.push_back(img.lexically_normal());
-          }
-        } else {
-          set.issues.push_back(
-              {"missing_split", RelativeName(yaml, set.root), 0,
-               key + ": '" + e + "' does not exist (looked at " + p.string() + ")"});
-          continue;
-        }
-        splits.push_back(std::move(src));
-      }
+      out.splits.emplace_back(s, std::move(entries));
     }
   } catch (const YAML::Exception& e) {
-    return YamlError(yaml, e);
+    return yaml_error(e);
+  }
+  return out;
+}
+
+namespace {
+
+Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& splits) {
+  auto text = ReadFile(yaml);
+  if (!text.ok()) return Status::IOError(yaml.string() + ": cannot read");
+  ASSIGN_OR_RETURN(DataYaml doc, ParseDataYaml(*text, yaml.string()));
+  fs::path base = yaml.parent_path();
+  if (doc.path) {
+    fs::path p = *doc.path;
+    base = p.is_absolute() ? p : base / p;
+  }
+  set.classes = std::move(doc.classes);
+  for (const auto& [s, entries] : doc.splits) {
+    const std::string key = SplitName(s);
+    for (const std::string& e : entries) {
+      fs::path p = ResolveEntry(base, e);
+      std::error_code ec;
+      SplitSource src{s, {}, p};
+      if (fs::is_directory(p, ec)) {
+        src.images = ListImages(p, set.root, set.issues);
+      } else if (fs::is_regular_file(p, ec)) {  // a list of image paths
+        src.image_dir = p.parent_path();
+        src.from_list = true;
+        std::ifstream in(p);
+        std::string line;
+        while (std::getline(in, line)) {
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          if (line.empty()) continue;
+          fs::path img = fs::path(line).is_absolute() ? fs::path(line) : p.parent_path() / line;
+          src.images.push_back(img.lexically_normal());
+        }
+      } else {
+        set.issues.push_back({"missing_split", RelativeName(yaml, set.root), 0,
+                              key + ": '" + e + "' does not exist (looked at " + p.string() + ")"});
+        continue;
+      }
+      splits.push_back(std::move(src));
+    }
   }
   return Status::Ok();
 }
