@@ -11,6 +11,8 @@ Result<Json> ParseJson(std::string_view text, const std::string& what) {
   } catch (const Json::parse_error& e) {
     return Status::InvalidInput(what + ": malformed JSON at byte " + std::to_string(e.byte) + ": " +
                                 e.what());
+  } catch (const Json::out_of_range& e) {  // a number beyond a double: 1e999
+    return Status::InvalidInput(what + ": malformed JSON: " + e.what());
   }
 }
 
