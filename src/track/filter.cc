@@ -465,9 +465,10 @@ Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text) {
     part = part.substr(b);
     size_t sp = part.find_first_of(" \t");
     std::string_view name = part.substr(0, sp);
-    std::string_view rest = sp == std::string_view::npos
-                                ? std::string_view()
-                                : part.substr(part.find_first_not_of(" \t", sp));
+    // "name " (a blank and no direction) leaves no non-blank after `sp`.
+    size_t dir_at = sp == std::string_view::npos ? sp : part.find_first_not_of(" \t", sp);
+    std::string_view rest =
+        dir_at == std::string_view::npos ? std::string_view() : part.substr(dir_at);
     while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
     ASSIGN_OR_RETURN(Field f, ParseField(name, pos, "sort"));
     (void)f;
