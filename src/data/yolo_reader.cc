@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <set>
@@ -16,6 +17,11 @@
 namespace detops {
 namespace fs = std::filesystem;
 namespace {
+
+// The most classes a YOLO source may number (data.yaml's nc, label class
+// ids): past it a typo or a corrupt file would have the reader allocate one
+// class name per id, gigabytes for an id of 2000000000.
+constexpr int kMaxClasses = 100000;
 
 std::vector<std::string> SplitFields(std::string_view line) {
   std::vector<std::string> out;
@@ -74,9 +80,15 @@ void ParseLabelFile(const fs::path& file, const fs::path& root, SourceImage& img
       continue;
     }
     double cls = 0;
-    if (!ParseNumber(f[0], cls) || cls < 0 || cls != static_cast<int>(cls)) {
+    if (!ParseNumber(f[0], cls) || cls < 0 || cls != std::floor(cls)) {
       issues.push_back(
           {"label_parse", rel, line_no, "class id '" + f[0] + "' is not a non-negative integer"});
+      continue;
+    }
+    if (cls >= kMaxClasses) {
+      issues.push_back(
+          {"label_parse", rel, line_no,
+           "class id " + f[0] + " is too large (at most " + std::to_string(kMaxClasses - 1) + ")"});
       continue;
     }
     std::vector<double> v(f.size() - 1);
@@ -160,6 +172,10 @@ Result<DataYaml> ParseDataYaml(std::string_view text, const std::string& source)
       }
     } else if (doc["nc"]) {
       int nc = doc["nc"].as<int>();
+      if (nc > kMaxClasses) {
+        return Status::InvalidInput(source + ": 'nc' is " + std::to_string(nc) + "; at most " +
+                                    std::to_string(kMaxClasses) + " classes");
+      }
       for (int i = 0; i < nc; ++i) out.classes.push_back("class" + std::to_string(i));
     } else {
       return Status::InvalidInput(source + ": no 'names' (class names) given");
