@@ -3,6 +3,7 @@
 // numbering mapped to contiguous class ids in id order.
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -58,6 +59,18 @@ fs::path FindImage(const fs::path& json, const fs::path& root, const std::string
   return {};
 }
 
+// An integer field as T. nlohmann converts a float outside T's range with
+// undefined behaviour (1e300 to int), so such a value throws type_error, as
+// a string there does, and ReadCoco reports it.
+template <typename T>
+T IntegerOf(const Json& v) {
+  constexpr double kMin = static_cast<double>(std::numeric_limits<T>::min());
+  if (v.is_number_float() && !(v.get<double>() >= kMin && v.get<double>() < -kMin)) {
+    throw Json::type_error::create(302, "number " + v.dump() + " is out of range", &v);
+  }
+  return v.get<T>();
+}
+
 struct Category {
   std::string name;
   std::string supercategory;
@@ -98,9 +111,9 @@ void ReadCocoFile(const fs::path& file, const Json& json, std::optional<Split> s
     img.split = split;
     img.labelled = im.value("detops_labelled", true);
     img.pixel_boxes = true;
-    img.declared_width = im.value("width", 0);
-    img.declared_height = im.value("height", 0);
-    index_of_image[im["id"].get<int64_t>()] = set.images.size();
+    img.declared_width = im.contains("width") ? IntegerOf<int>(im["width"]) : 0;
+    img.declared_height = im.contains("height") ? IntegerOf<int>(im["height"]) : 0;
+    index_of_image[IntegerOf<int64_t>(im["id"])] = set.images.size();
     set.images.push_back(std::move(img));
   }
   if (!json.contains("annotations")) return;
@@ -115,13 +128,13 @@ void ReadCocoFile(const fs::path& file, const Json& json, std::optional<Split> s
           {"label_parse", rel, 0, where + ": needs image_id, category_id, bbox[4]"});
       continue;
     }
-    auto img_it = index_of_image.find(a["image_id"].get<int64_t>());
+    auto img_it = index_of_image.find(IntegerOf<int64_t>(a["image_id"]));
     if (img_it == index_of_image.end()) {
       set.issues.push_back(
           {"label_parse", rel, 0, where + ": unknown image_id " + a["image_id"].dump()});
       continue;
     }
-    auto cls_it = class_of_id.find(a["category_id"].get<int64_t>());
+    auto cls_it = class_of_id.find(IntegerOf<int64_t>(a["category_id"]));
     if (cls_it == class_of_id.end()) {
       set.issues.push_back(
           {"label_parse", rel, 0, where + ": unknown category_id " + a["category_id"].dump()});
@@ -138,7 +151,7 @@ void ReadCocoFile(const fs::path& file, const Json& json, std::optional<Split> s
     b.y1 = bb[1].get<double>();
     b.x2 = b.x1 + bb[2].get<double>();
     b.y2 = b.y1 + bb[3].get<double>();
-    b.difficult = a.value("iscrowd", 0) != 0;
+    b.difficult = a.contains("iscrowd") && IntegerOf<int>(a["iscrowd"]) != 0;
     set.images[img_it->second].boxes.push_back(b);
   }
 }
