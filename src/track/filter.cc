@@ -357,6 +357,16 @@ class Parser {
   }
 
   Result<NodePtr> ParseUnary() {
+    // Each 'not' and '(' recurses: a bound keeps "((((..." (a 100 KB
+    // argument) from overflowing the stack.
+    if (depth_ >= kMaxDepth) {
+      return Error(Peek(), "nested deeper than " + std::to_string(kMaxDepth) +
+                               " levels of 'not' and parentheses");
+    }
+    struct Nest {
+      int& depth;
+      ~Nest() { --depth; }
+    } nest{++depth_};
     if (IsKeyword(Peek(), "not")) {
       Next();
       ASSIGN_OR_RETURN(NodePtr inner, ParseUnary());
@@ -423,6 +433,8 @@ class Parser {
 
   std::vector<Token> toks_;
   size_t i_ = 0;
+  static constexpr int kMaxDepth = 100;
+  int depth_ = 0;  // ParseUnary calls on the stack
 };
 
 // -1, 0, 1 comparing two present values: numerically when both are numbers.
