@@ -122,6 +122,36 @@ class Batcher {
     return future;
   }
 
+  // Queues several requests at once, in order, so that a worker sees them
+  // together (one batch when they fit, where Submit calls from several
+  // threads race the workers' wake-ups). One answer per request, as Submit
+  // would give: those beyond queue_max are refused, the others queued.
+  std::vector<Result<std::future<Result<Resp>>>> SubmitAll(std::vector<Req> reqs) {
+    std::vector<Result<std::future<Result<Resp>>>> out;
+    out.reserve(reqs.size());
+    {
+      std::lock_guard lock(mu_);
+      const size_t before = queue_.size();
+      for (Req& req : reqs) {
+        if (stopping_) {
+          out.emplace_back(Status::Unavailable("shutting down"));
+        } else if (queue_.size() >= options_.queue_max) {
+          out.emplace_back(Status::Unavailable("queue full: " + std::to_string(queue_.size()) +
+                                               " requests waiting"));
+        } else {
+          queue_.push_back(Pending{std::move(req), {}, Clock::now()});
+          out.emplace_back(queue_.back().promise.get_future());
+        }
+      }
+      // As in Submit: wake a worker when the queue started or a batch filled.
+      const size_t after = queue_.size();
+      if (after > before && (before == 0 || after >= options_.batch_max_size)) {
+        wake_.notify_one();
+      }
+    }
+    return out;
+  }
+
   // Stops accepting requests, lets the workers run everything already queued
   // (without waiting out batch delays) and joins them. Idempotent; concurrent
   // callers all return once the workers are gone. Must not be called from

@@ -203,6 +203,55 @@ TEST(BatcherTest, FullQueueRefusesAtOnce) {
   EXPECT_EQ(*MustSubmit(batcher, 6).get(), F(6));  // room again
 }
 
+// A batch request's images queue in one step: with no delay and idle
+// workers, the runner still sees them as one batch, every time.
+TEST(BatcherTest, SubmitAllIsSeenAsOneBatch) {
+  SizeLog log;
+  BatcherOptions options;
+  options.batch_max_size = 8;
+  options.batch_max_delay_us = 0;
+  options.workers = 2;
+  IntBatcher batcher(options, [&](std::vector<int>& batch) {
+    log.Add(batch.size());
+    return RunF(batch);
+  });
+  for (int round = 0; round < 50; ++round) {
+    auto futures = batcher.SubmitAll({0, 1, 2, 3, 4, 5, 6, 7});
+    ASSERT_EQ(futures.size(), 8u);
+    for (int x = 0; x < 8; ++x) {
+      ASSERT_TRUE(futures[x].ok()) << futures[x].status().ToString();
+      EXPECT_EQ(*futures[x]->get(), F(x));
+    }
+  }
+  EXPECT_EQ(log.sizes(), std::vector<size_t>(50, 8));
+}
+
+TEST(BatcherTest, SubmitAllQueuesWhatFitsAndRefusesTheRest) {
+  Gate gate;
+  BatcherOptions options;
+  options.batch_max_size = 2;
+  options.queue_max = 4;
+  IntBatcher batcher(options, [&](std::vector<int>& batch) {
+    gate.PassFirst();
+    return RunF(batch);
+  });
+  IntFuture first = MustSubmit(batcher, 0);
+  gate.WaitEntered();
+  auto futures = batcher.SubmitAll({1, 2, 3, 4, 5, 6});
+  ASSERT_EQ(futures.size(), 6u);
+  for (int i = 4; i < 6; ++i) {
+    ASSERT_FALSE(futures[i].ok());
+    EXPECT_EQ(futures[i].status().message(), "queue full: 4 requests waiting");
+  }
+  gate.Release();
+  EXPECT_EQ(*first.get(), F(0));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(*futures[i]->get(), F(i + 1));
+  batcher.Shutdown();
+  auto late = batcher.SubmitAll({7});
+  ASSERT_FALSE(late[0].ok());
+  EXPECT_EQ(late[0].status().message(), "shutting down");
+}
+
 TEST(BatcherTest, ShutdownDrainsTheQueueAndRefusesLaterRequests) {
   Gate gate;
   BatcherOptions options;
