@@ -33,6 +33,10 @@ int Serve(Globals& g, ServeArgs& a) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   a.o.lend_caller_thread = true;  // this thread runs a batch worker (serve.h)
+  // LibTorch's intra-op threads are one process setting: each batch worker's
+  // forward pass uses this many, set once before the first model loads.
+  SetProcessThreads(
+      ResolveServeThreads(a.o, static_cast<int>(std::thread::hardware_concurrency())));
   auto server = Server::Start(**opened, a.o);
   if (!server.ok()) return Fail(server.status());
   std::fprintf(stderr, "detops serve: ready on %s://%s:%d (Ctrl-C or SIGTERM drains and stops)\n",

@@ -1,7 +1,8 @@
-// POST /v1/feedback, GET /v1/models, promotion and rollback over HTTP, and
-// bearer-token checks.
+// POST /v1/feedback, GET /v1/models, promotion and rollback over HTTP, the
+// jobs a promotion may become, and bearer-token checks.
 
 #include <cmath>
+#include <ctime>
 
 #include "pipeline/pipeline.h"
 #include "serve/server_internal.h"
@@ -45,6 +46,57 @@ Result<std::vector<FeedbackBox>> ReadBoxes(const Json& body) {
 void SendStatus(httplib::Response& res, const Status& s) {
   int status = HttpStatusFor(s);
   SendError(res, status, ErrorCodeFor(status), s.message());
+}
+
+// A promotion's answer: what the gates found and what changed.
+Json PromotionToJson(const PromoteJobResult& r, const std::string& to) {
+  Json j = {{"candidate", r.candidate.Ref()},
+            {"to", to},
+            {"applied", r.applied},
+            {"unchanged", r.unchanged},
+            {"gates", GateReportToJson(r.gates)},
+            {"notes", r.notes}};
+  if (r.applied) j["audit"] = AuditEntryToJson(r.entry);
+  return j;
+}
+
+Json TimeOrNull(int64_t ms) {
+  if (ms == 0) return nullptr;
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+std::string JobUrl(const std::string& id) { return "/v1/jobs/" + id; }
+
+Json JobToJson(const JobSnapshot& job) {
+  Json j = {{"id", job.id},
+            {"url", JobUrl(job.id)},
+            {"kind", job.kind},
+            {"subject", job.subject},
+            {"actor", job.actor},
+            {"state", JobStateName(job.state)},
+            {"progress", job.progress},
+            {"created", TimeOrNull(job.created_ms)},
+            {"started", TimeOrNull(job.started_ms)},
+            {"finished", TimeOrNull(job.finished_ms)},
+            {"result", job.result}};
+  if (!job.error.ok()) {
+    const int status = HttpStatusFor(job.error);
+    j["error"] = {
+        {"code", ErrorCodeFor(status)}, {"status", status}, {"message", job.error.message()}};
+  }
+  return j;
+}
+
+// RFC 7240: the client asks for the job handle even when the answer is quick.
+bool PrefersAsync(const httplib::Request& req) {
+  return req.get_header_value("Prefer").find("respond-async") != std::string::npos;
 }
 
 }  // namespace
@@ -121,6 +173,13 @@ void ServerImpl::Models(const httplib::Request& req, httplib::Response& res) {
   res.set_content(j.dump(), "application/json");
 }
 
+// A promotion runs on the server's job worker, never on this connection
+// thread: when the gates can decide from the metrics stored with the
+// versions it finishes in milliseconds and is answered here (200, or 409
+// when refused); when production must first be re-evaluated on the
+// candidate's test split (it reports that step before starting it), or
+// other jobs are ahead of it, or the client sent "Prefer: respond-async",
+// the answer is 202 with the job to poll at Location.
 void ServerImpl::Promote(const httplib::Request& req, httplib::Response& res) {
   std::string actor;
   if (!Authorize(req, res, TokenRole::kAdmin, &actor)) return;
@@ -140,21 +199,54 @@ void ServerImpl::Promote(const httplib::Request& req, httplib::Response& res) {
   po.actor = actor;
   po.threads = o_.threads;
   po.device = o_.device;
-  auto r = RunPromoteJob(ws_, po);
-  if (!r.ok()) return SendStatus(res, r.status());
-  Json j = {{"candidate", r->candidate.Ref()},
-            {"to", po.to},
-            {"applied", r->applied},
-            {"unchanged", r->unchanged},
-            {"gates", GateReportToJson(r->gates)},
-            {"notes", r->notes}};
-  if (r->applied) {
-    j["audit"] = AuditEntryToJson(r->entry);
-    host_->CheckNow();  // a promotion of what we serve swaps now, not at the next poll
+  const std::string subject = po.model + " -> " + po.to;
+  auto submitted = jobs_->Submit(
+      "promote", subject, actor, [this, po](const JobRunner::Progress& progress) mutable {
+        po.on_progress = progress;
+        auto r = RunPromoteJob(ws_, po);
+        if (!r.ok()) return JobOutcome{r.status(), nullptr};
+        // A promotion of what we serve swaps now, not at the next poll.
+        if (r->applied) host_->CheckNow();
+        Json result = PromotionToJson(*r, po.to);
+        if (r->applied || r->unchanged) return JobOutcome{Status::Ok(), std::move(result)};
+        // A refusal is a conflict with the policy (HTTP 409), the table its detail.
+        return JobOutcome{Status::AlreadyExists(r->candidate.Ref() + " not promoted to " + po.to +
+                                                ": a gate failed (\"force\": true with a "
+                                                "\"reason\" overrides it)"),
+                          std::move(result)};
+      });
+  if (!submitted.ok()) {
+    res.set_header("Retry-After", "30");
+    return SendStatus(res, submitted.status());
   }
-  // A refused promotion is a conflict with the policy.
-  res.status = r->applied || r->unchanged ? 200 : 409;
-  res.set_content(j.dump(), "application/json");
+  JobSnapshot job = *jobs_->Get(submitted->id);
+  if (submitted->ahead == 0 && !PrefersAsync(req)) {
+    job = jobs_->WaitFor(
+        submitted->id, [](const JobSnapshot& j) { return j.finished() || !j.progress.empty(); },
+        std::chrono::seconds(5));
+  }
+  if (job.finished() && !job.result.is_null()) {
+    res.status = job.error.ok() ? 200 : HttpStatusFor(job.error);
+    res.set_content(job.result.dump(), "application/json");
+    return;
+  }
+  if (job.finished()) return SendStatus(res, job.error);
+  res.status = 202;
+  res.set_header("Location", JobUrl(job.id));
+  res.set_content(JobToJson(job).dump(), "application/json");
+}
+
+void ServerImpl::GetJob(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorize(req, res, TokenRole::kAdmin, nullptr)) return;
+  auto job = jobs_->Get(req.matches[1].str());
+  if (!job) {
+    return SendError(res, 404, "not_found",
+                     "no job " + req.matches[1].str() +
+                         " here: a server keeps its jobs in memory (the last 64 finished) until "
+                         "it restarts; the registry's history (detops models history) keeps "
+                         "what a promotion changed");
+  }
+  res.set_content(JobToJson(*job).dump(), "application/json");
 }
 
 void ServerImpl::Rollback(const httplib::Request& req, httplib::Response& res) {

@@ -85,7 +85,7 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
     if (!decoded[i].ok()) {
       out[i] = decoded[i];
       done[i] = true;
-    } else if (decode_in_worker_) {
+    } else if (plan_.decode_in_worker) {
       m_.decode_seconds->Observe(jobs[i].decode_ms / 1000);
     }
   }
@@ -135,14 +135,13 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
   return out;
 }
 
-Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions& options,
-                                    Clock::time_point start) {
+Result<PredictJob> ServerImpl::PrepareJob(std::string_view bytes, const PredictOptions& options) {
   PredictJob job;
   job.bytes = bytes;
   job.options = options;
   // Bodies that are not an image, or too large a one, never queue.
   ASSIGN_OR_RETURN(job.image, CheckImage(bytes, DecodeLimits{o_.max_pixels, o_.max_side}));
-  if (!decode_in_worker_) {
+  if (!plan_.decode_in_worker) {
     // Decoded here for the current model; a swap before the batch runs
     // changes nothing that matters (the letterbox takes any size).
     const auto t0 = Clock::now();
@@ -151,6 +150,12 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
     m_.decode_seconds->Observe(job.decode_ms / 1000);
     job.profile = ProfileDecodedImage(job.image.bgr);
   }
+  return job;
+}
+
+Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions& options,
+                                    Clock::time_point start) {
+  ASSIGN_OR_RETURN(PredictJob job, PrepareJob(bytes, options));
   job.queued = Clock::now();
   auto submitted = batcher_->Submit(std::move(job));
   if (!submitted.ok()) {
@@ -158,6 +163,10 @@ Result<Json> ServerImpl::PredictOne(std::string_view bytes, const PredictOptions
     return submitted.status();
   }
   ASSIGN_OR_RETURN(PredictOutcome r, submitted->get());
+  return Answer(std::move(r), bytes, start);
+}
+
+Json ServerImpl::Answer(PredictOutcome r, std::string_view bytes, Clock::time_point start) {
   const double total_ms = Ms(Clock::now() - start);
   const DecodedImage& img = r.image;
 
@@ -275,17 +284,50 @@ void ServerImpl::PredictBatch(const httplib::Request& req, httplib::Response& re
                      std::to_string(parts.size()) + " images; the limit is " +
                          std::to_string(o_.max_batch_images) + " per batch request");
   }
-  // Decode and queue all first, so that the batcher sees them together.
-  std::vector<std::future<Result<Json>>> pending;
-  for (const auto* part : parts) {
-    pending.push_back(std::async(std::launch::async, [this, part, &options, start] {
-      return PredictOne(part->content, *options, start);
-    }));
+  // Checked (and decoded, when the connection decodes) here, then queued
+  // in one step, so that the batcher sees the images together.
+  std::vector<Result<PredictJob>> prepared(parts.size(), Status::Internal("not run"));
+  auto prepare = [&](size_t i) {
+    prepared[i] = PrepareJob(parts[i]->content, *options);
+    return Status::Ok();
+  };
+  if (decode_pool_) {
+    ParallelForOptions po;
+    po.pool = decode_pool_.get();
+    (void)ParallelFor(parts.size(), prepare, po);
+  } else {
+    for (size_t i = 0; i < parts.size(); ++i) (void)prepare(i);
+  }
+  std::vector<PredictJob> jobs;
+  for (auto& p : prepared) {
+    if (!p.ok()) continue;
+    p->queued = Clock::now();
+    jobs.push_back(std::move(*p));
+  }
+  auto submitted = batcher_->SubmitAll(std::move(jobs));
+  std::vector<Result<Json>> answers;
+  for (size_t i = 0, k = 0; i < parts.size(); ++i) {
+    if (!prepared[i].ok()) {
+      answers.push_back(prepared[i].status());
+      continue;
+    }
+    auto& future = submitted[k++];
+    if (!future.ok()) {
+      m_.rejected_full->Inc();
+      answers.push_back(future.status());
+      continue;
+    }
+    Result<PredictOutcome> r = future->get();
+    if (!r.ok()) {
+      answers.push_back(r.status());
+      continue;
+    }
+    answers.push_back(Answer(std::move(*r), parts[i]->content, start));
   }
   Json results = Json::array();
   int failed = 0;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    auto j = pending[i].get();
+  for (size_t i = 0; i < answers.size(); ++i) {
+    Result<Json>& j = answers[i];
     if (j.ok()) {
       (*j)["file"] = parts[i]->filename;
       results.push_back(std::move(*j));

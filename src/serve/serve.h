@@ -92,6 +92,12 @@ struct ServerOptions {
   std::string log_file;  // access and event log ("" = stderr)
 };
 
+// The intra-op threads each batch worker runs with: options.threads, or
+// the machine's `cores` shared out among the workers (at least 1). LibTorch
+// keeps one such count per process: `detops serve` sets it to this before
+// the first model loads.
+int ResolveServeThreads(const ServerOptions& options, int cores);
+
 struct ServerStats {
   int64_t requests = 0, predictions = 0, errors = 0, swaps = 0;
   int64_t log_written = 0, log_dropped = 0;

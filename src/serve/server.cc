@@ -185,37 +185,66 @@ Status ServerImpl::InitMetrics() {
   return Status::Ok();
 }
 
-Status ServerImpl::Init() {
-  if (!o_.log_file.empty()) {
-    log_file_ = std::fopen(o_.log_file.c_str(), "a");
-    if (!log_file_) return Status::IOError("cannot open log file " + o_.log_file);
+Result<ServingPlan> PlanServing(const ServerOptions& o, int cores) {
+  ServingPlan plan;
+  plan.workers = std::max(1, o.workers);
+  plan.threads = ResolveServeThreads(o, cores);
+  if (o.decode_on == "worker" || o.decode_on == "connection") {
+    plan.decode_in_worker = o.decode_on == "worker";
+  } else if (o.decode_on == "auto") {
+    plan.decode_in_worker = plan.workers * plan.threads >= std::max(1, cores);
+  } else {
+    return Status::InvalidInput("decode_on '" + o.decode_on +
+                                "': expected auto, worker or connection");
   }
+  // Resolved once: every version this server loads runs in it.
+  ASSIGN_OR_RETURN(plan.precision, ResolvePrecision(o.precision, o.device));
+  return plan;
+}
+
+Status ServerImpl::Init() {
+  RETURN_IF_ERROR(OpenEventLog());
   RETURN_IF_ERROR(InitMetrics());
   ASSIGN_OR_RETURN(registry_, Registry::Open(ws_));
   tokens_ = std::make_unique<TokenCache>(ws_);
   ASSIGN_OR_RETURN(log_, PredictionLog::Open(ws_, o_.log));
+  ASSIGN_OR_RETURN(plan_, PlanServing(o_, static_cast<int>(std::thread::hardware_concurrency())));
+  RETURN_IF_ERROR(StartModelHost());
+  StartBatcher();
+  jobs_ = std::make_unique<JobRunner>(JobRunnerOptions{}, [this](const JobSnapshot& job) {
+    Log("job " + job.id + " " + job.kind + " " + job.subject + ": " + JobStateName(job.state) +
+        (job.error.ok() ? "" : " (" + job.error.message() + ")"));
+  });
+  RETURN_IF_ERROR(CreateHttpServer());
+  AddRoutes();
+  RETURN_IF_ERROR(Listen());
+  ready_ = true;
+  Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
+      ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
+      std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
+      " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(plan_.workers) +
+      " x " + std::to_string(plan_.threads) + " threads, " + plan_.precision + ", images decoded " +
+      (plan_.decode_in_worker ? "by the batch workers" : "on the connection threads"));
+  return Status::Ok();
+}
+
+Status ServerImpl::OpenEventLog() {
+  if (o_.log_file.empty()) return Status::Ok();
+  log_file_ = std::fopen(o_.log_file.c_str(), "a");
+  if (!log_file_) return Status::IOError("cannot open log file " + o_.log_file);
+  return Status::Ok();
+}
+
+Status ServerImpl::StartModelHost() {
   ModelHostOptions ho;
   ho.name = o_.model;
   ho.alias = o_.alias;
   ho.version = o_.version;
-  const int workers = std::max(1, o_.workers);
-  const int threads =
-      o_.threads > 0 ? o_.threads
-                     : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / workers);
-  if (o_.decode_on == "worker" || o_.decode_on == "connection") {
-    decode_in_worker_ = o_.decode_on == "worker";
-  } else if (o_.decode_on == "auto") {
-    decode_in_worker_ =
-        workers * threads >= static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  } else {
-    return Status::InvalidInput("decode_on '" + o_.decode_on +
-                                "': expected auto, worker or connection");
-  }
-  // Resolved once: every version this server loads runs in it.
-  ASSIGN_OR_RETURN(const std::string precision, ResolvePrecision(o_.precision, o_.device));
-  ho.detector = {o_.device, threads, precision};
-  ho.replicas = workers;
+  ho.detector.device = o_.device;
+  ho.detector.precision = plan_.precision;
+  ho.replicas = plan_.workers;
   ho.poll_ms = o_.poll_ms;
+  const std::string precision = plan_.precision;
   ASSIGN_OR_RETURN(
       host_, ModelHost::Start(
                  ws_, ho, [this, precision](const ModelVersion* from, const ModelVersion& to) {
@@ -232,12 +261,18 @@ Status ServerImpl::Init() {
                    m_.model_info->SetCallback({to.name, std::to_string(to.version), precision},
                                               [] { return 1.0; });
                  }));
+  return Status::Ok();
+}
+
+void ServerImpl::StartBatcher() {
   BatcherOptions bo;
   bo.batch_max_size = o_.batch_max_size;
   bo.batch_max_delay_us = o_.batch_max_delay_us;
   bo.queue_max = o_.queue_max;
-  bo.workers = workers;  // each with its own model replica
+  bo.workers = plan_.workers;  // each with its own model replica
   bo.lent_workers = o_.lend_caller_thread ? 1 : 0;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (!plan_.decode_in_worker && cores > 1) decode_pool_ = std::make_unique<ThreadPool>(cores - 1);
   batcher_ = std::make_unique<Batcher<PredictJob, PredictOutcome>>(
       bo, [this](std::vector<PredictJob>& jobs) { return RunBatch(jobs); },
       [this](const BatchInfo& info) {
@@ -245,7 +280,9 @@ Status ServerImpl::Init() {
         m_.inference_seconds->Observe(info.run_time.count() / 1e6);
         for (auto w : info.queue_waits) m_.queue_seconds->Observe(w.count() / 1e6);
       });
+}
 
+Status ServerImpl::CreateHttpServer() {
   if (!o_.tls_cert.empty() || !o_.tls_key.empty()) {
     if (o_.tls_cert.empty() || o_.tls_key.empty()) {
       return Status::InvalidInput("TLS needs both --tls-cert and --tls-key");
@@ -270,7 +307,10 @@ Status ServerImpl::Init() {
   http_->set_keep_alive_timeout(30);
   http_->set_read_timeout(30, 0);
   http_->set_write_timeout(30, 0);
-  AddRoutes();
+  return Status::Ok();
+}
+
+Status ServerImpl::Listen() {
   if (o_.port == 0) {
     port_ = http_->bind_to_any_port(o_.host);
   } else {
@@ -283,13 +323,6 @@ Status ServerImpl::Init() {
   RaiseListenBacklog(port_);
   ReleaseStartupPages();
   listener_ = std::thread([this] { http_->listen_after_bind(); });
-  ready_ = true;
-  Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
-      ":" + std::to_string(port_) + " model " + host_->Current()->version.Ref() + " batch " +
-      std::to_string(o_.batch_max_size) + " delay " + std::to_string(o_.batch_max_delay_us) +
-      " us queue " + std::to_string(o_.queue_max) + " workers " + std::to_string(workers) + " x " +
-      std::to_string(threads) + " threads, " + precision + ", images decoded " +
-      (decode_in_worker_ ? "by the batch workers" : "on the connection threads"));
   return Status::Ok();
 }
 
@@ -306,25 +339,35 @@ void ServerImpl::ReleaseStartupPages() {
       std::to_string(after->anon_bytes >> 20) + " MiB)");
 }
 
+std::span<const ServerRoute> ServerImpl::Routes() {
+  static const ServerRoute kRoutes[] = {
+      {"GET", "/healthz", &ServerImpl::Healthz},
+      {"GET", "/readyz", &ServerImpl::Readyz},
+      {"GET", "/metrics", &ServerImpl::MetricsPage},
+      {"POST", "/v1/predict", &ServerImpl::Predict},
+      {"POST", "/v1/predict/batch", &ServerImpl::PredictBatch},
+      {"POST", "/v1/feedback", &ServerImpl::Feedback},
+      {"GET", "/v1/models", &ServerImpl::Models},
+      {"POST", "/v1/models/{name}/versions/{version}/promote", &ServerImpl::Promote},
+      {"POST", "/v1/models/{name}/rollback", &ServerImpl::Rollback},
+      {"GET", "/v1/jobs/{id}", &ServerImpl::GetJob},
+  };
+  return kRoutes;
+}
+
 void ServerImpl::AddRoutes() {
   httplib::Server& s = *http_;
-  // Every response is counted and timed by route; unmatched paths share one
-  // label so that scanners cannot blow up the metric's cardinality.
+  // Every response is counted and timed by its route's template; unmatched
+  // paths share one label so that scanners cannot blow up the metric's
+  // cardinality.
   s.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
     t_request_start = Clock::now();
     t_request_timed = true;
     ++requests_;
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  s.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    std::string route = "other";
-    if (!req.matches.empty()) {
-      route = req.path;
-      if (route.rfind("/v1/models/", 0) == 0) {
-        route = route.find("/promote") != std::string::npos ? "/v1/models/{name}/promote"
-                                                            : "/v1/models/{name}/rollback";
-      }
-    }
+  s.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    const std::string route(TakeRouteLabel());
     m_.requests->With({route, std::to_string(res.status)}).Inc();
     if (t_request_timed) {
       t_request_timed = false;
@@ -354,32 +397,30 @@ void ServerImpl::AddRoutes() {
         Log("internal error on " + req.path + ": " + what);
         SendError(res, 500, "internal", "internal error: " + what);
       });
+  for (const ServerRoute& r : Routes()) {
+    AddRoute(s, r.method, r.path,
+             [this, h = r.handle](const httplib::Request& q, httplib::Response& a) {
+               (this->*h)(q, a);
+             });
+  }
+}
 
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(R"({"status":"ok"})", "application/json");
-  });
-  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    auto m = host_ ? host_->Current() : nullptr;
-    if (!ready_ || !m) {
-      SendError(res, 503, "unavailable", "not ready: no model loaded or shutting down");
-      return;
-    }
-    Json j = {{"ready", true}, {"model", m->version.Ref()}};
-    res.set_content(j.dump(), "application/json");
-  });
-  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(m_.registry.Render(), kPrometheusContentType);
-  });
-  s.Post("/v1/predict", [this](const httplib::Request& q, httplib::Response& r) { Predict(q, r); });
-  s.Post("/v1/predict/batch",
-         [this](const httplib::Request& q, httplib::Response& r) { PredictBatch(q, r); });
-  s.Post("/v1/feedback",
-         [this](const httplib::Request& q, httplib::Response& r) { Feedback(q, r); });
-  s.Get("/v1/models", [this](const httplib::Request& q, httplib::Response& r) { Models(q, r); });
-  s.Post(R"(/v1/models/([A-Za-z0-9][A-Za-z0-9._-]*)/versions/([0-9]+)/promote)",
-         [this](const httplib::Request& q, httplib::Response& r) { Promote(q, r); });
-  s.Post(R"(/v1/models/([A-Za-z0-9][A-Za-z0-9._-]*)/rollback)",
-         [this](const httplib::Request& q, httplib::Response& r) { Rollback(q, r); });
+void ServerImpl::Healthz(const httplib::Request&, httplib::Response& res) {
+  res.set_content(R"({"status":"ok"})", "application/json");
+}
+
+void ServerImpl::Readyz(const httplib::Request&, httplib::Response& res) {
+  auto m = host_ ? host_->Current() : nullptr;
+  if (!ready_ || !m) {
+    SendError(res, 503, "unavailable", "not ready: no model loaded or shutting down");
+    return;
+  }
+  Json j = {{"ready", true}, {"model", m->version.Ref()}};
+  res.set_content(j.dump(), "application/json");
+}
+
+void ServerImpl::MetricsPage(const httplib::Request&, httplib::Response& res) {
+  res.set_content(m_.registry.Render(), kPrometheusContentType);
 }
 
 void ServerImpl::Stop() {
@@ -396,6 +437,9 @@ void ServerImpl::Stop() {
   // the batcher, which still runs), then the listener returns.
   if (http_) http_->stop();
   if (listener_.joinable()) listener_.join();
+  // A running job (a re-evaluation) finishes; queued ones fail. Before the
+  // model host goes: a promotion that applied asks it to swap.
+  if (jobs_) jobs_->Shutdown();
   if (batcher_) batcher_->Shutdown();
   if (log_) {
     Status s = log_->Flush();
@@ -431,6 +475,11 @@ ServerStats ServerImpl::stats() const {
 }
 
 }  // namespace serve
+
+int ResolveServeThreads(const ServerOptions& o, int cores) {
+  if (o.threads > 0) return o.threads;
+  return std::max(1, cores / std::max(1, o.workers));
+}
 
 Result<std::unique_ptr<Server>> Server::Start(Workspace& ws, const ServerOptions& options) {
   if (options.model.empty()) return Status::InvalidInput("serve needs a model name (--model)");

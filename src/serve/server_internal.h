@@ -9,13 +9,16 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "data/image_profile.h"
 #include "serve/batcher.h"
 #include "serve/decode.h"
+#include "serve/jobs.h"
 #include "serve/metrics.h"
 #include "serve/model_host.h"
+#include "serve/routes.h"
 #include "serve/serve.h"
 
 namespace detops::serve {
@@ -61,8 +64,29 @@ struct ServerMetrics {
   GaugeFamily* model_info = nullptr;  // model, version, precision
 };
 
+// How the server runs its models, resolved once from ServerOptions.
+struct ServingPlan {
+  int workers = 1;                // batch workers, one model replica each
+  int threads = 1;                // intra-op threads per worker
+  bool decode_in_worker = false;  // ServerOptions::decode_on, resolved
+  std::string precision;          // "fp32" | "bf16"
+};
+// InvalidInput for a bad decode_on or precision; `cores` is the machine's.
+Result<ServingPlan> PlanServing(const ServerOptions& o, int cores);
+
+class ServerImpl;
+// One row per route: registration and the metrics label both come from it.
+struct ServerRoute {
+  const char* method;  // "GET" | "POST"
+  const char* path;    // template (serve/routes.h), also the metrics label
+  void (ServerImpl::*handle)(const httplib::Request&, httplib::Response&);
+};
+
 class ServerImpl final : public Server {
  public:
+  // Every route the server answers.
+  static std::span<const ServerRoute> Routes();
+
   ServerImpl(Workspace& ws, ServerOptions options) : ws_(ws), o_(std::move(options)) {}
   ~ServerImpl() override;
   Status Init();
@@ -72,8 +96,14 @@ class ServerImpl final : public Server {
   ServerStats stats() const override;
 
  private:
+  // Init's steps, in order.
+  Status OpenEventLog();
   Status InitMetrics();
+  Status StartModelHost();
+  void StartBatcher();
+  Status CreateHttpServer();  // plain or TLS, with the connection limits
   void AddRoutes();
+  Status Listen();  // binds and starts the listener thread
   void Log(const std::string& line);
   // Gives back the code pages only start-up or a model load touched.
   void ReleaseStartupPages();
@@ -85,15 +115,24 @@ class ServerImpl final : public Server {
   void Models(const httplib::Request& req, httplib::Response& res);
   void Promote(const httplib::Request& req, httplib::Response& res);
   void Rollback(const httplib::Request& req, httplib::Response& res);
+  void GetJob(const httplib::Request& req, httplib::Response& res);
+  void Healthz(const httplib::Request& req, httplib::Response& res);
+  void Readyz(const httplib::Request& req, httplib::Response& res);
+  void MetricsPage(const httplib::Request& req, httplib::Response& res);
 
   // Shared route helpers.
   // Checks the bearer token for `need`; on failure fills `res` (401/403).
   bool Authorize(const httplib::Request& req, httplib::Response& res, TokenRole need,
                  std::string* actor);
-  // Decodes, queues and waits for one image; the JSON of one result, or a
+  // Checks one image (and decodes it when the connection decodes) for the
+  // batcher; InvalidInput when it is not an acceptable image.
+  Result<PredictJob> PrepareJob(std::string_view bytes, const PredictOptions& options);
+  // Prepares, queues and waits for one image; the JSON of one result, or a
   // Status (InvalidInput: 400, Unavailable: 503).
   Result<Json> PredictOne(std::string_view bytes, const PredictOptions& options,
                           Clock::time_point start);
+  // One image's JSON answer from its outcome; logs the prediction.
+  Json Answer(PredictOutcome r, std::string_view bytes, Clock::time_point start);
   std::vector<Result<PredictOutcome>> RunBatch(std::vector<PredictJob>& jobs);
   // Decodes and profiles the jobs the connection threads left undecoded,
   // over the worker's intra-op threads; the failures' statuses (ok: decoded).
@@ -107,8 +146,12 @@ class ServerImpl final : public Server {
   std::unique_ptr<PredictionLog> log_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<TokenCache> tokens_;
+  // Decodes a batch request's images side by side when the connection
+  // threads decode (plan_.decode_in_worker false); null otherwise.
+  std::unique_ptr<ThreadPool> decode_pool_;
+  std::unique_ptr<JobRunner> jobs_;  // promotions that re-evaluate (routes_admin.cc)
   ServerMetrics m_;
-  bool decode_in_worker_ = false;  // ServerOptions::decode_on, resolved
+  ServingPlan plan_;
   int port_ = 0;
   std::thread listener_;
   std::atomic<bool> ready_{false};
