@@ -24,7 +24,7 @@ struct DatasetRef {
   std::string ToString() const;
 };
 Result<DatasetRef> ParseDatasetRef(std::string_view text);
-// Dataset names: 1-64 chars of [A-Za-z0-9._-], not starting with '.' or '-'.
+// The rule for a new dataset's name: CheckName (core/names.h), as for models.
 Status CheckDatasetName(std::string_view name);
 
 struct SplitCounts {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/names.h"
 #include "data/data.h"
 #include "data/versions_internal.h"
 
@@ -37,30 +38,17 @@ std::string DatasetRef::ToString() const {
   return version > 0 ? name + "@" + std::to_string(version) : name;
 }
 
-Status CheckDatasetName(std::string_view name) {
-  if (name.empty() || name.size() > 64) {
-    return Status::InvalidInput("dataset name must have 1 to 64 characters");
-  }
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return Status::InvalidInput("dataset name '" + std::string(name) +
-                                  "' may only use letters, digits, '.', '_' and '-'");
-    }
-  }
-  if (name[0] == '.' || name[0] == '-') {
-    return Status::InvalidInput("dataset name '" + std::string(name) +
-                                "' must not start with '.' or '-'");
-  }
-  return Status::Ok();
-}
+Status CheckDatasetName(std::string_view name) { return CheckName("dataset", name); }
 
 Result<DatasetRef> ParseDatasetRef(std::string_view text) {
   DatasetRef ref;
   size_t at = text.find('@');
   ref.name = std::string(text.substr(0, at));
-  RETURN_IF_ERROR(CheckDatasetName(ref.name));
+  // A leading '_' is refused only when a dataset is created: one named
+  // before the rule was shared with models ('_cars') stays readable.
+  std::string shared_rule_form = ref.name;
+  if (!shared_rule_form.empty() && shared_rule_form[0] == '_') shared_rule_form[0] = 'x';
+  if (!CheckName("dataset", shared_rule_form).ok()) RETURN_IF_ERROR(CheckDatasetName(ref.name));
   if (at != std::string_view::npos) {
     std::string_view v = text.substr(at + 1);
     if (v != "latest") {

@@ -7,21 +7,10 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/names.h"
+
 namespace detops {
 namespace {
-
-Status CheckModelName(const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 64 && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
-  }
-  if (!ok) {
-    return Status::InvalidInput("model name '" + name +
-                                "': expected a letter or digit, then letters, digits, '.', '_' or "
-                                "'-' (at most 64)");
-  }
-  return Status::Ok();
-}
 
 Status CheckAlias(const std::string& alias) {
   if (!IsKnownAlias(alias)) {
@@ -100,13 +89,27 @@ std::string VersionText(const std::optional<int>& v) {
   return v ? "version " + std::to_string(*v) : "none";
 }
 
+// Appends `e` to the audit log (inside the caller's transaction) and sets
+// its sequence number.
+Status AppendAudit(Database& db, AuditEntry& e) {
+  RETURN_IF_ERROR(
+      db.Exec("INSERT INTO model_audit (name, at, actor, action, alias, from_version, to_version, "
+              "reason, forced, gates_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              {e.name, e.at, e.actor, e.action, e.alias, OptionalInt(e.from_version),
+               OptionalInt(e.to_version), e.reason, int64_t{e.forced ? 1 : 0},
+               GateReportToJson(e.gates).dump()}));
+  ASSIGN_OR_RETURN(auto seq, db.Query("SELECT MAX(seq) FROM model_audit"));
+  e.seq = seq.at(0).Int(0);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelRef> ParseModelRef(std::string_view text) {
   ModelRef ref;
   size_t at = text.find('@');
   ref.name = std::string(text.substr(0, at));
-  RETURN_IF_ERROR(CheckModelName(ref.name));
+  RETURN_IF_ERROR(CheckName("model", ref.name));
   if (at == std::string_view::npos) return ref;
   std::string_view rest = text.substr(at + 1);
   if (rest.empty()) {
@@ -134,7 +137,7 @@ Result<std::unique_ptr<Registry>> Registry::Open(Workspace& ws) {
 }
 
 Result<ModelVersion> Registry::Register(const NewModelVersion& in) {
-  RETURN_IF_ERROR(CheckModelName(in.name));
+  RETURN_IF_ERROR(CheckName("model", in.name));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(in.weights, ec)) {
     return Status::InvalidInput("weights file " + in.weights.string() + " does not exist");
@@ -232,7 +235,7 @@ Result<std::optional<int>> Registry::AliasVersion(const std::string& name,
 }
 
 Result<AuditEntry> Registry::SetAlias(const AliasChange& c) {
-  RETURN_IF_ERROR(CheckModelName(c.name));
+  RETURN_IF_ERROR(CheckName("model", c.name));
   RETURN_IF_ERROR(CheckAlias(c.alias));
   AuditEntry entry;
   Status s = ws_.db().InTransaction([&]() -> Status {
@@ -256,14 +259,7 @@ Result<AuditEntry> Registry::SetAlias(const AliasChange& c) {
     RETURN_IF_ERROR(ws_.db().Exec(
         "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?)",
         {c.name, c.alias, int64_t{c.to_version}, entry.at}));
-    RETURN_IF_ERROR(ws_.db().Exec(
-        "INSERT INTO model_audit (name, at, actor, action, alias, from_version, to_version, "
-        "reason, forced, gates_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {c.name, entry.at, c.actor, entry.action, c.alias, OptionalInt(now), int64_t{c.to_version},
-         c.reason, int64_t{c.forced ? 1 : 0}, GateReportToJson(c.gates).dump()}));
-    ASSIGN_OR_RETURN(auto seq, ws_.db().Query("SELECT MAX(seq) FROM model_audit"));
-    entry.seq = seq.at(0).Int(0);
-    return Status::Ok();
+    return AppendAudit(ws_.db(), entry);
   });
   RETURN_IF_ERROR(s);
   return entry;
@@ -271,7 +267,7 @@ Result<AuditEntry> Registry::SetAlias(const AliasChange& c) {
 
 Result<AuditEntry> Registry::Rollback(const std::string& name, const std::string& alias,
                                       const std::string& actor, const std::string& reason) {
-  RETURN_IF_ERROR(CheckModelName(name));
+  RETURN_IF_ERROR(CheckName("model", name));
   RETURN_IF_ERROR(CheckAlias(alias));
   AuditEntry entry;
   Status s = ws_.db().InTransaction([&]() -> Status {
@@ -302,14 +298,7 @@ Result<AuditEntry> Registry::Rollback(const std::string& name, const std::string
         ws_.db().Exec("UPDATE model_aliases SET version = ?, updated_at = ? WHERE name = ? AND "
                       "alias = ?",
                       {int64_t{target}, entry.at, name, alias}));
-    RETURN_IF_ERROR(ws_.db().Exec(
-        "INSERT INTO model_audit (name, at, actor, action, alias, from_version, to_version, "
-        "reason, forced, gates_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        {name, entry.at, actor, entry.action, alias, OptionalInt(now), int64_t{target}, reason,
-         int64_t{0}, GateReportToJson({}).dump()}));
-    ASSIGN_OR_RETURN(auto seq, ws_.db().Query("SELECT MAX(seq) FROM model_audit"));
-    entry.seq = seq.at(0).Int(0);
-    return Status::Ok();
+    return AppendAudit(ws_.db(), entry);
   });
   RETURN_IF_ERROR(s);
   return entry;

@@ -42,7 +42,7 @@ struct ModelSpec {
 };
 
 struct NewModelVersion {
-  std::string name;  // [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+  std::string name;  // CheckName (core/names.h): the rule dataset names follow
   std::string run_id;
   std::filesystem::path weights;  // copied into the blob store
   std::string profile_json;       // the reference profile (stored as a blob)
