@@ -91,7 +91,9 @@ Result<ImageHeader> ProbeImageHeader(std::string_view bytes, const std::string& 
   } else if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
     h.format = "bmp";
     h.width = static_cast<int>(Le32(p + 18));
-    h.height = std::abs(static_cast<int32_t>(Le32(p + 22)));
+    // Negative for top-down rows; INT32_MIN has no int magnitude (0 refuses it).
+    const int32_t rows = static_cast<int32_t>(Le32(p + 22));
+    h.height = rows == INT32_MIN ? 0 : std::abs(rows);
   } else if (n >= 30 && std::memcmp(p, "RIFF", 4) == 0 && std::memcmp(p + 8, "WEBP", 4) == 0) {
     h.format = "webp";
     if (std::memcmp(p + 12, "VP8 ", 4) == 0) {
