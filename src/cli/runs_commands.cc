@@ -216,9 +216,10 @@ void AddRunsCommands(CLI::App& app, Globals& g) {
       "Filter examples:\n"
       "  \"metrics.map50 > 0.5 and params.model = 'n'\"\n"
       "  \"kind = 'train' and status = 'finished' and tags.forced != 'true'\"\n"
-      "Fields: metrics.KEY params.KEY tags.KEY env.KEY id name kind status dataset created_at "
-      "ended_at parent; operators = != < <= > >=, and, or, not, parentheses. A missing key "
-      "matches only !=.");
+      "Fields: " +
+          RunFieldNames() +
+          "; operators = != < <= > >=, and, or, not, parentheses. A missing key matches only "
+          "!=.");
   auto la = std::make_shared<ListArgs>();
   ls->add_option("--filter", la->query.filter, "filter expression (see above)");
   ls->add_option("--sort", la->query.sort,

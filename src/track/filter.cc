@@ -12,20 +12,115 @@
 namespace detops {
 namespace {
 
-enum class Scope { kMetric, kParam, kTag, kEnv, kAttr };
-enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+// A field's value in a run: a number for numeric fields, text otherwise.
+struct Value {
+  bool present = false;
+  bool is_number = false;
+  double number = 0;
+  std::string text;
+};
 
-const char* const kAttributes[] = {"id",      "name",       "kind",     "status",
-                                   "dataset", "created_at", "ended_at", "parent"};
-const char* const kEnvKeys[] = {"git_commit",    "host",           "os",      "device",
-                                "torch_version", "detops_version", "threads", "cpus"};
-const char* const kFieldHelp =
-    "metrics.KEY, params.KEY, tags.KEY, env.KEY, id, name, kind, status, dataset, created_at, "
-    "ended_at or parent";
+Value Text(std::string s) { return {true, false, 0, std::move(s)}; }
+Value Number(double v) { return {true, true, v, ""}; }
+Value TextIfSet(const std::string& s) { return s.empty() ? Value{} : Text(s); }
+Value Entry(const std::map<std::string, std::string>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? Value{} : Text(it->second);
+}
+
+// How a field's literals are checked: numbers only, a run status, any.
+enum class FieldType { kNumber, kText, kStatus };
+// How runs sort on a field.
+enum class SortBy {
+  kValue,
+  kCreation,  // creation order (created_at has millisecond resolution)
+  kNever,     // ids are random: sorting on them means nothing
+};
+
+// The fields a filter or a sort may name, and how to read each from a run.
+// A name ending in '.' is a family: any KEY follows it ("metrics.map50").
+// Names are case-insensitive; a family's KEY is not.
+struct FieldDef {
+  std::string_view name;
+  std::string_view alias;  // an older spelling also accepted, or ""
+  FieldType type;
+  SortBy sort;
+  Value (*read)(const RunInfo& run, const std::string& key);
+  bool family() const { return name.back() == '.'; }
+};
+
+// clang-format off
+const FieldDef kFields[] = {
+    {"metrics.", "metric.", FieldType::kNumber, SortBy::kValue,
+     [](const RunInfo& r, const std::string& k) {
+       auto it = r.final_metrics.find(k);
+       return it == r.final_metrics.end() ? Value{} : Number(it->second);
+     }},
+    {"params.", "param.", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string& k) { return Entry(r.params, k); }},
+    {"tags.", "tag.", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string& k) { return Entry(r.tags, k); }},
+    {"env.git_commit", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.git_commit); }},
+    {"env.host", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.host); }},
+    {"env.os", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.os); }},
+    {"env.device", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.device); }},
+    {"env.torch_version", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.torch_version); }},
+    {"env.detops_version", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.env.detops_version); }},
+    {"env.threads", "", FieldType::kNumber, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Number(r.env.threads); }},
+    {"env.cpus", "", FieldType::kNumber, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Number(r.env.cpus); }},
+    {"id", "", FieldType::kText, SortBy::kNever,
+     [](const RunInfo& r, const std::string&) { return Text(r.id); }},
+    {"name", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.name); }},
+    {"kind", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(r.kind); }},
+    {"status", "", FieldType::kStatus, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return Text(RunStatusName(r.status)); }},
+    {"dataset", "dataset_version", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return TextIfSet(r.dataset_version); }},
+    {"created_at", "", FieldType::kText, SortBy::kCreation,
+     [](const RunInfo& r, const std::string&) { return Text(r.created_at); }},
+    {"ended_at", "", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return TextIfSet(r.ended_at); }},
+    {"parent", "parent_run", FieldType::kText, SortBy::kValue,
+     [](const RunInfo& r, const std::string&) { return TextIfSet(r.parent_run); }},
+};
+// clang-format on
+
+// "metrics.KEY, ..., env.KEY, id, ... or parent" (`env` as one family when
+// `env_keys` is false), or the env keys alone.
+std::string FieldList(bool env_keys) {
+  std::vector<std::string> names;
+  for (const FieldDef& f : kFields) {
+    bool env = f.name.starts_with("env.");
+    if (env_keys) {
+      if (env) names.emplace_back(f.name.substr(4));
+    } else if (!env) {
+      names.push_back(std::string(f.name) + (f.family() ? "KEY" : ""));
+    } else if (names.empty() || names.back() != "env.KEY") {
+      names.emplace_back("env.KEY");
+    }
+  }
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  }
+  return out;
+}
 
 struct Field {
-  Scope scope = Scope::kAttr;
-  std::string key;
+  const FieldDef* def = nullptr;
+  std::string key;  // a family's KEY; "" otherwise
+  Value Read(const RunInfo& run) const { return def->read(run, key); }
+  std::string Name() const { return std::string(def->name) + key; }
 };
 
 struct Literal {
@@ -46,106 +141,47 @@ std::optional<double> ParseNumber(std::string_view s) {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
 // Field names: "metrics.map50", "status", "env.host". `pos` is 1-based, for
 // errors; `what` is "filter" or "sort".
 Result<Field> ParseField(std::string_view name, size_t pos, const char* what) {
   auto err = [&](const std::string& m) {
     return Status::InvalidInput(std::string(what) + " position " + std::to_string(pos) + ": " + m);
   };
-  size_t dot = name.find('.');
-  if (dot != std::string_view::npos) {
-    std::string scope(name.substr(0, dot));
-    std::string key(name.substr(dot + 1));
-    for (char& c : scope) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    Field f;
-    f.key = key;
-    if (scope == "metrics" || scope == "metric") {
-      f.scope = Scope::kMetric;
-    } else if (scope == "params" || scope == "param") {
-      f.scope = Scope::kParam;
-    } else if (scope == "tags" || scope == "tag") {
-      f.scope = Scope::kTag;
-    } else if (scope == "env") {
-      f.scope = Scope::kEnv;
-      if (std::find(std::begin(kEnvKeys), std::end(kEnvKeys), key) == std::end(kEnvKeys)) {
-        return err("unknown field " + Quote(name) +
-                   " (env has git_commit, host, os, device, torch_version, detops_version, "
-                   "threads, cpus)");
+  const std::string lower = Lower(name);
+  for (const FieldDef& f : kFields) {
+    for (std::string_view spelling : {f.name, f.alias}) {
+      if (spelling.empty()) continue;
+      if (!f.family()) {
+        if (lower == spelling) return Field{&f, ""};
+      } else if (lower.starts_with(spelling)) {
+        if (name.size() == spelling.size()) return err(Quote(name) + " needs a key after the '.'");
+        return Field{&f, std::string(name.substr(spelling.size()))};
       }
-    } else {
-      return err("unknown field " + Quote(name) + " (expected " + kFieldHelp + ")");
     }
-    if (key.empty()) return err(Quote(name) + " needs a key after the '.'");
-    return f;
   }
-  std::string attr(name);
-  for (char& c : attr) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (attr == "dataset_version") attr = "dataset";
-  if (attr == "parent_run") attr = "parent";
-  if (std::find(std::begin(kAttributes), std::end(kAttributes), attr) == std::end(kAttributes)) {
-    return err("unknown field " + Quote(name) + " (expected " + kFieldHelp + ")");
+  if (lower.starts_with("env.")) {
+    return err("unknown field " + Quote(name) + " (env has " + FieldList(true) + ")");
   }
-  return Field{Scope::kAttr, attr};
+  return err("unknown field " + Quote(name) + " (expected " + FieldList(false) + ")");
 }
 
-// A field's value in a run: a number for metrics, text otherwise.
-struct Value {
-  bool present = false;
-  bool is_number = false;
-  double number = 0;
-  std::string text;
+enum class Op { kEq, kNe, kLt, kLe, kGt, kGe };
+
+// The comparison operators; two-character spellings first, since the lexer
+// takes the first that matches.
+struct OpSpelling {
+  std::string_view text;
+  Op op;
 };
-
-Value Lookup(const RunInfo& r, const Field& f) {
-  Value v;
-  auto text = [&](std::string s) {
-    v.present = true;
-    v.text = std::move(s);
-  };
-  auto in = [&](const std::map<std::string, std::string>& m) {
-    auto it = m.find(f.key);
-    if (it != m.end()) text(it->second);
-  };
-  switch (f.scope) {
-    case Scope::kMetric: {
-      auto it = r.final_metrics.find(f.key);
-      if (it != r.final_metrics.end()) {
-        v.present = v.is_number = true;
-        v.number = it->second;
-      }
-      return v;
-    }
-    case Scope::kParam:
-      in(r.params);
-      return v;
-    case Scope::kTag:
-      in(r.tags);
-      return v;
-    case Scope::kEnv: {
-      const RunEnvironment& e = r.env;
-      if (f.key == "git_commit") text(e.git_commit);
-      if (f.key == "host") text(e.host);
-      if (f.key == "os") text(e.os);
-      if (f.key == "device") text(e.device);
-      if (f.key == "torch_version") text(e.torch_version);
-      if (f.key == "detops_version") text(e.detops_version);
-      if (f.key == "threads") text(std::to_string(e.threads));
-      if (f.key == "cpus") text(std::to_string(e.cpus));
-      return v;
-    }
-    case Scope::kAttr:
-      if (f.key == "id") text(r.id);
-      if (f.key == "name") text(r.name);
-      if (f.key == "kind") text(r.kind);
-      if (f.key == "status") text(RunStatusName(r.status));
-      if (f.key == "dataset" && !r.dataset_version.empty()) text(r.dataset_version);
-      if (f.key == "created_at") text(r.created_at);
-      if (f.key == "ended_at" && !r.ended_at.empty()) text(r.ended_at);
-      if (f.key == "parent" && !r.parent_run.empty()) text(r.parent_run);
-      return v;
-  }
-  return v;
-}
+const OpSpelling kOps[] = {{"==", Op::kEq}, {"!=", Op::kNe}, {"<>", Op::kNe}, {"<=", Op::kLe},
+                           {">=", Op::kGe}, {"=", Op::kEq},  {"<", Op::kLt},  {">", Op::kGt}};
+constexpr const char* kOpHelp = "= == != <> < <= > >=";
 
 template <typename T>
 bool Apply(Op op, const T& a, const T& b) {
@@ -185,6 +221,7 @@ struct Token {
   std::string text;  // identifier (backquotes removed), string contents, operator
   size_t pos = 0;    // 1-based
   double number = 0;
+  Op op = Op::kEq;  // kOp only
 };
 
 std::string Describe(const Token& t) {
@@ -255,12 +292,13 @@ Result<std::vector<Token>> Lex(std::string_view s) {
         }
       }
     } else if (c == '=' || c == '!' || c == '<' || c == '>') {
+      auto it = std::find_if(std::begin(kOps), std::end(kOps),
+                             [&](const OpSpelling& o) { return s.substr(i).starts_with(o.text); });
+      if (it == std::end(kOps)) return err(i, "'!' must be followed by '=' (did you mean 'not'?)");
       t.type = Tok::kOp;
-      size_t n = 1;
-      if (i + 1 < s.size() && (s[i + 1] == '=' || (c == '<' && s[i + 1] == '>'))) n = 2;
-      t.text = std::string(s.substr(i, n));
-      if (t.text == "!") return err(i, "'!' must be followed by '=' (did you mean 'not'?)");
-      i += n;
+      t.text = std::string(it->text);
+      t.op = it->op;
+      i += it->text.size();
     } else {
       return err(i, "unexpected character " + Quote(std::string(1, c)));
     }
@@ -299,7 +337,7 @@ struct RunFilter::Node {
       case Kind::kNot:
         return !a->Eval(r);
       case Kind::kCompare:
-        return Compare(Lookup(r, field), op, literal);
+        return Compare(field.Read(r), op, literal);
     }
     return false;
   }
@@ -389,26 +427,19 @@ class Parser {
   Result<NodePtr> ParseComparison() {
     Token ft = Next();
     if (ft.type != Tok::kIdent || IsKeyword(ft, "and") || IsKeyword(ft, "or")) {
-      return Error(ft, "expected a field (" + std::string(kFieldHelp) + "), found " + Describe(ft));
+      return Error(ft, "expected a field (" + FieldList(false) + "), found " + Describe(ft));
     }
     ASSIGN_OR_RETURN(Field field, ParseField(ft.text, ft.pos, "filter"));
     Token ot = Next();
     if (ot.type != Tok::kOp) {
-      return Error(ot, "expected a comparison (= != < <= > >=) after " + Quote(ft.text) +
-                           ", found " + Describe(ot));
-    }
-    Op op = Op::kEq;
-    if (ot.text == "!=" || ot.text == "<>") op = Op::kNe;
-    if (ot.text == "<") op = Op::kLt;
-    if (ot.text == "<=") op = Op::kLe;
-    if (ot.text == ">") op = Op::kGt;
-    if (ot.text == ">=") op = Op::kGe;
-    if (ot.text == "=<" || ot.text == "=>" || ot.text == "=!") {
-      return Error(ot, "unknown operator " + Quote(ot.text) + " (use <=, >= or !=)");
+      return Error(ot, "expected a comparison (" + std::string(kOpHelp) + ") after " +
+                           Quote(ft.text) + ", found " + Describe(ot));
     }
     Token vt = Next();
     if (vt.type != Tok::kNumber && vt.type != Tok::kString) {
-      std::string hint = vt.type == Tok::kIdent ? " (quote text values: '" + vt.text + "')" : "";
+      std::string hint = vt.type == Tok::kIdent ? " (quote text values: '" + vt.text + "')"
+                         : vt.type == Tok::kOp ? " (the operators are " + std::string(kOpHelp) + ")"
+                                               : "";
       return Error(vt,
                    "expected a value after " + Quote(ot.text) + ", found " + Describe(vt) + hint);
     }
@@ -416,17 +447,17 @@ class Parser {
     lit.is_number = vt.type == Tok::kNumber;
     lit.number = vt.number;
     lit.text = vt.text;
-    if (field.scope == Scope::kMetric && !lit.is_number) {
-      return Error(
-          vt, Quote(ft.text) + " is a metric and compares with numbers, not with " + Describe(vt));
+    if (field.def->type == FieldType::kNumber && !lit.is_number) {
+      return Error(vt, Quote(ft.text) + (field.def->family() ? " is a metric" : " is a number") +
+                           " and compares with numbers, not with " + Describe(vt));
     }
-    if (field.scope == Scope::kAttr && field.key == "status" && !ParseRunStatus(lit.text)) {
+    if (field.def->type == FieldType::kStatus && !ParseRunStatus(lit.text)) {
       return Error(vt, "unknown status " + Quote(lit.text) +
                            " (expected running, finished, failed or killed)");
     }
     auto n = std::make_shared<RunFilter::Node>();
     n->field = std::move(field);
-    n->op = op;
+    n->op = ot.op;
     n->literal = std::move(lit);
     return NodePtr(n);
   }
@@ -460,8 +491,18 @@ Result<RunFilter> ParseRunFilter(std::string_view text) {
   return RunFilter(std::move(root));
 }
 
-Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text) {
-  std::vector<RunSortKey> keys;
+struct RunSelection::SortPlan {
+  struct Key {
+    Field field;
+    bool descending = false;
+  };
+  std::vector<Key> keys;
+};
+
+namespace {
+
+Result<RunSelection::SortPlan> ParseSort(std::string_view text) {
+  RunSelection::SortPlan plan;
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
@@ -470,7 +511,7 @@ Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text) {
     size_t b = part.find_first_not_of(" \t");
     size_t pos = start + (b == std::string_view::npos ? 0 : b) + 1;
     if (b == std::string_view::npos) {
-      if (text.find_first_not_of(" \t") == std::string_view::npos) return keys;  // empty sort
+      if (text.find_first_not_of(" \t") == std::string_view::npos) return plan;  // empty sort
       return Status::InvalidInput("sort position " + std::to_string(pos) +
                                   ": expected a field before ','");
     }
@@ -483,54 +524,65 @@ Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text) {
         dir_at == std::string_view::npos ? std::string_view() : part.substr(dir_at);
     while (!rest.empty() && (rest.back() == ' ' || rest.back() == '\t')) rest.remove_suffix(1);
     ASSIGN_OR_RETURN(Field f, ParseField(name, pos, "sort"));
-    (void)f;
-    RunSortKey k;
-    k.field = std::string(name);
-    std::string dir(rest);
-    for (char& c : dir) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (dir == "desc") {
-      k.descending = true;
-    } else if (!dir.empty() && dir != "asc") {
+    if (f.def->sort == SortBy::kNever) {
+      return Status::InvalidInput("sort position " + std::to_string(pos) +
+                                  ": runs do not sort by " + Quote(name) +
+                                  " (ids are random; sort by created_at)");
+    }
+    std::string dir = Lower(rest);
+    if (!dir.empty() && dir != "asc" && dir != "desc") {
       return Status::InvalidInput("sort position " + std::to_string(pos + sp + 1) +
                                   ": expected asc or desc after " + Quote(name) + ", found " +
                                   Quote(rest));
     }
-    keys.push_back(std::move(k));
+    plan.keys.push_back({std::move(f), dir == "desc"});
     start = comma + 1;
   }
+  return plan;
+}
+
+}  // namespace
+
+Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text) {
+  ASSIGN_OR_RETURN(RunSelection::SortPlan plan, ParseSort(text));
+  std::vector<RunSortKey> keys;
+  for (const auto& k : plan.keys) keys.push_back({k.field.Name(), k.descending});
   return keys;
 }
 
-Result<std::vector<RunInfo>> SelectRuns(std::vector<RunInfo> runs, const RunQuery& query) {
+Result<RunSelection> RunSelection::Parse(const RunQuery& query) {
   if (query.limit < 0)
     return Status::InvalidInput("limit must be >= 0, got " + std::to_string(query.limit));
-  ASSIGN_OR_RETURN(RunFilter filter, ParseRunFilter(query.filter));
-  ASSIGN_OR_RETURN(std::vector<RunSortKey> keys, ParseRunSort(query.sort));
-  std::vector<std::pair<Field, bool>> fields;
-  for (const RunSortKey& k : keys) {
-    ASSIGN_OR_RETURN(Field f, ParseField(k.field, 1, "sort"));
-    fields.emplace_back(std::move(f), k.descending);
-  }
-  std::erase_if(runs, [&](const RunInfo& r) { return !filter.Matches(r); });
+  RunSelection s;
+  ASSIGN_OR_RETURN(s.filter_, ParseRunFilter(query.filter));
+  ASSIGN_OR_RETURN(SortPlan plan, ParseSort(query.sort));
+  s.sort_ = std::make_shared<const SortPlan>(std::move(plan));
+  s.limit_ = query.limit;
+  return s;
+}
+
+std::vector<RunInfo> RunSelection::Apply(std::vector<RunInfo> runs) const {
+  std::erase_if(runs, [&](const RunInfo& r) { return !filter_.Matches(r); });
   std::stable_sort(runs.begin(), runs.end(), [&](const RunInfo& a, const RunInfo& b) {
-    for (const auto& [f, desc] : fields) {
-      Value va = Lookup(a, f), vb = Lookup(b, f);
+    for (const SortPlan::Key& k : sort_->keys) {
+      Value va = k.field.Read(a), vb = k.field.Read(b);
       if (!va.present || !vb.present) {
         if (va.present != vb.present) return va.present;  // missing values last
         continue;
       }
-      // created_at has millisecond resolution: creation order breaks ties.
-      int c = f.scope == Scope::kAttr && f.key == "created_at"
+      int c = k.field.def->sort == SortBy::kCreation
                   ? (a.seq < b.seq ? -1 : (a.seq > b.seq ? 1 : 0))
                   : CompareForSort(va, vb);
-      if (c != 0) return desc ? c > 0 : c < 0;
+      if (c != 0) return k.descending ? c > 0 : c < 0;
     }
     return a.seq > b.seq;  // newest first
   });
-  if (query.limit > 0 && runs.size() > static_cast<size_t>(query.limit)) {
-    runs.resize(static_cast<size_t>(query.limit));
+  if (limit_ > 0 && runs.size() > static_cast<size_t>(limit_)) {
+    runs.resize(static_cast<size_t>(limit_));
   }
   return runs;
 }
+
+std::string RunFieldNames() { return FieldList(false); }
 
 }  // namespace detops

@@ -108,8 +108,8 @@ struct RunInfo {
 //   expr    := and ("or" and)*
 //   and     := unary ("and" unary)*
 //   unary   := "not" unary | "(" expr ")" | field op literal
-//   field   := metrics.KEY | params.KEY | tags.KEY | id | name | kind | status
-//            | dataset | parent | created_at | ended_at | env.KEY
+//   field   := one of RunFieldNames(): metrics.KEY, params.KEY, tags.KEY,
+//              env.KEY and the run's attributes (one table in filter.cc)
 //   op      := = | == | != | <> | < | <= | > | >=
 //   literal := number | 'text' | "text"
 // KEY is [A-Za-z0-9_./:-]+, or any text in backquotes. Metrics compare as
@@ -118,7 +118,8 @@ struct RunInfo {
 // (text that does not is unequal to and unordered with any number); against a
 // string literal they compare as text. A comparison with a key the run lacks
 // is false, except != which is true (so `tags.forced != 'true'` keeps runs
-// without the tag). Copyable, immutable, thread-safe.
+// without the tag). env.threads and env.cpus are numbers, like metrics.
+// Copyable, immutable, thread-safe.
 class RunFilter {
  public:
   RunFilter();  // matches every run
@@ -142,7 +143,9 @@ struct RunSortKey {
   bool descending = false;
 };
 // "metrics.map50 desc, created_at": comma-separated fields, each optionally
-// followed by asc|desc. Runs lacking a key sort last either way.
+// followed by asc|desc. Runs lacking a key sort last either way; created_at
+// sorts in creation order; id does not sort (InvalidInput). `field` is the
+// canonical name ("dataset" for "dataset_version").
 Result<std::vector<RunSortKey>> ParseRunSort(std::string_view text);
 
 struct RunQuery {
@@ -151,8 +154,25 @@ struct RunQuery {
   int limit = 0;       // 0 = no limit
 };
 
-// Filters, sorts and limits `runs` (pure; what ListRuns does after loading).
-Result<std::vector<RunInfo>> SelectRuns(std::vector<RunInfo> runs, const RunQuery& query);
+// A RunQuery parsed once: Parse reports a bad filter, sort or limit
+// (InvalidInput) before any run is loaded; Apply filters, sorts and limits
+// (pure; what ListRuns does after loading). Copyable, immutable, thread-safe.
+class RunSelection {
+ public:
+  static Result<RunSelection> Parse(const RunQuery& query);
+  std::vector<RunInfo> Apply(std::vector<RunInfo> runs) const;
+  struct SortPlan;
+
+ private:
+  RunSelection() = default;
+  RunFilter filter_;
+  std::shared_ptr<const SortPlan> sort_;
+  int limit_ = 0;
+};
+
+// The fields filters and sorts accept, for help texts: "metrics.KEY,
+// params.KEY, ..., ended_at or parent".
+std::string RunFieldNames();
 
 // Runs side by side. Every row has one value per run (nullopt where a run
 // lacks the key); `differs` is true when the values are not all equal.

@@ -350,6 +350,90 @@ TEST_F(TrackTest, SortAscDescMissingLastAndLimit) {
   EXPECT_FALSE(tracker_->ListRuns(Query("", "", -1)).ok());
 }
 
+// Every field the help names filters and sorts (they come from one table),
+// and each reads the run's own value.
+TEST_F(TrackTest, EveryListedFieldFiltersAndSortsOnItsOwnValue) {
+  NewRun spec = Spec("train", "a", "", {{"lr", "0.01"}});
+  spec.dataset_version = "cars@2";
+  spec.tags = {{"team", "x"}};
+  spec.env = CaptureEnvironment("abc", "1.0", "cpu", "2.1", 3);
+  RunInfo a = Create(spec);
+  ASSERT_TRUE(tracker_->LogMetrics(a.id, {{"map50", 0, 0.5, 0}}).ok());
+  ASSERT_TRUE(tracker_->SetStatus(a.id, RunStatus::kFinished).ok());
+  RunInfo b = Create(Spec("eval", "b", "a"));
+  std::string names = RunFieldNames();
+  for (size_t p; (p = names.find(" or ")) != std::string::npos;) names.replace(p, 4, ", ");
+  std::vector<std::string> fields;
+  for (size_t start = 0; start <= names.size();) {
+    size_t comma = std::min(names.find(", ", start), names.size());
+    fields.push_back(names.substr(start, comma - start));
+    start = comma + 2;
+  }
+  ASSERT_GE(fields.size(), 12u) << RunFieldNames();
+  for (std::string f : fields) {
+    if (f.ends_with(".KEY")) f.replace(f.size() - 3, 3, f == "env.KEY" ? "host" : "zz");
+    EXPECT_TRUE(ParseRunFilter(f + (f == "status" ? " != 'failed'" : " != 7")).ok()) << f;
+    EXPECT_EQ(ParseRunSort(f + " desc").ok(), f != "id") << f;
+  }
+  // Each field reads its own value (a table row wired to the wrong member fails here).
+  const std::pair<std::string, std::string> expect_a[] = {
+      {"metrics.map50 = 0.5", "a"},
+      {"params.lr = 0.01", "a"},
+      {"tags.team = 'x'", "a"},
+      {"env.git_commit = 'abc'", "a"},
+      {"env.detops_version = '1.0'", "a"},
+      {"env.torch_version = '2.1'", "a"},
+      {"env.device = 'cpu'", "a"},
+      {"env.threads = 3", "a"},
+      {"env.cpus >= 1", "a"},
+      {"name = 'a'", "a"},
+      {"kind = 'train'", "a"},
+      {"status = 'finished'", "a"},
+      {"dataset = 'cars@2'", "a"},
+      {"dataset_version = 'cars@2'", "a"},
+      {"ended_at > '2000'", "a"},
+      {"parent = ''", ""},
+      {"METRIC.map50 > 0.4", "a"},
+      {"id = '' or name = 'a'", "a"},
+  };
+  for (const auto& [filter, who] : expect_a) {
+    std::vector<std::string> want;
+    if (!who.empty()) want.push_back(who);
+    EXPECT_EQ(Names(Query(filter)), want) << filter;
+  }
+  EXPECT_EQ(Names(Query("parent = '" + a.id + "'")), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(Names(Query("env.host = '" + a.env.host + "'")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(Names(Query("env.os = '" + a.env.os + "'")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(Names(Query("id = '" + b.id + "'")), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(Names(Query("", "created_at desc")), (std::vector<std::string>{"b", "a"}));
+  // The sort names the field canonically; ids are random and do not sort.
+  auto keys = ParseRunSort("dataset_version desc, Metrics.map50");
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ((*keys)[0].field, "dataset");
+  EXPECT_TRUE((*keys)[0].descending);
+  EXPECT_EQ((*keys)[1].field, "metrics.map50");
+  auto by_id = ParseRunSort("name, id");
+  ASSERT_FALSE(by_id.ok());
+  EXPECT_NE(by_id.status().message().find("position 7: runs do not sort by 'id'"),
+            std::string::npos)
+      << by_id.status().message();
+  // Numeric env fields take numbers, as metrics do.
+  auto text_threads = ParseRunFilter("env.threads = '3'");
+  ASSERT_FALSE(text_threads.ok());
+  EXPECT_NE(text_threads.status().message().find("'env.threads' is a number"), std::string::npos);
+  // A reversed operator is two tokens; the error says which operators exist.
+  auto reversed = ParseRunFilter("metrics.map50 =< 1");
+  ASSERT_FALSE(reversed.ok());
+  EXPECT_NE(reversed.status().message().find(
+                "position 16: expected a value after '=', found '<' (the operators are"),
+            std::string::npos)
+      << reversed.status().message();
+  auto env = ParseRunFilter("env.gpu = 'x'");
+  ASSERT_FALSE(env.ok());
+  EXPECT_NE(env.status().message().find("(env has git_commit, host,"), std::string::npos)
+      << env.status().message();
+}
+
 TEST_F(TrackTest, CompareMarksDifferences) {
   RunInfo a = Trained("a", "n", 0.6);
   RunInfo b = Trained("b", "s", 0.6);

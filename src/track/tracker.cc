@@ -426,10 +426,9 @@ Result<std::vector<MetricSummary>> Tracker::MetricSummaries(const std::string& r
 
 Result<std::vector<RunInfo>> Tracker::ListRuns(const RunQuery& query) {
   // Parse first: a bad filter is reported without touching the database.
-  RETURN_IF_ERROR(ParseRunFilter(query.filter).status());
-  RETURN_IF_ERROR(ParseRunSort(query.sort).status());
+  ASSIGN_OR_RETURN(RunSelection selection, RunSelection::Parse(query));
   ASSIGN_OR_RETURN(auto runs, LoadRuns(""));
-  return SelectRuns(std::move(runs), query);
+  return selection.Apply(std::move(runs));
 }
 
 }  // namespace detops
