@@ -196,8 +196,11 @@ Result<SourceSet> ReadCoco(const fs::path& path) {
         return Status::InvalidInput(f.string() + ": category " + c.dump() +
                                     " needs an integer 'id' and a string 'name'");
       }
+      // value() would throw for a supercategory of another type (5, null).
+      const Json& super = c.contains("supercategory") ? c["supercategory"] : Json();
       first_ids.emplace(c["id"].get<int64_t>(),
-                        Category{c["name"].get<std::string>(), c.value("supercategory", "")});
+                        Category{c["name"].get<std::string>(),
+                                 super.is_string() ? super.get<std::string>() : ""});
     }
     if (j.contains("annotations") && j["annotations"].is_array()) {
       std::map<int64_t, std::string> id_to_name;
