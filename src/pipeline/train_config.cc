@@ -29,6 +29,10 @@ Status Merge(const std::filesystem::path& file, const YAML::Node& node, Json& in
                                 " must be a mapping of key: value");
   }
   for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) {  // as<std::string>() would throw: "[a]: 1", "? {a: 1}"
+      return Status::InvalidInput(Where(file, kv.first) + ": keys must be names, not " +
+                                  (kv.first.IsMap() ? "mappings" : "lists or null"));
+    }
     const std::string key = Canonical(kv.first.as<std::string>());
     const std::string name = prefix.empty() ? key : prefix + "." + key;
     const YAML::Node& v = kv.second;
