@@ -113,6 +113,8 @@ void ReadCocoFile(const fs::path& file, const Json& json, std::optional<Split> s
     img.pixel_boxes = true;
     img.declared_width = im.contains("width") ? IntegerOf<int>(im["width"]) : 0;
     img.declared_height = im.contains("height") ? IntegerOf<int>(im["height"]) : 0;
+    img.label_file = rel;
+    if (im["id"].is_number_integer()) img.coco_image_id = im["id"].get<int64_t>();
     index_of_image[IntegerOf<int64_t>(im["id"])] = set.images.size();
     set.images.push_back(std::move(img));
   }
@@ -152,7 +154,9 @@ void ReadCocoFile(const fs::path& file, const Json& json, std::optional<Split> s
     b.x2 = b.x1 + bb[2].get<double>();
     b.y2 = b.y1 + bb[3].get<double>();
     b.difficult = a.contains("iscrowd") && IntegerOf<int>(a["iscrowd"]) != 0;
-    set.images[img_it->second].boxes.push_back(b);
+    SourceImage& img = set.images[img_it->second];
+    img.boxes.push_back(b);
+    img.box_origins.push_back(a["id"].is_number_integer() ? a["id"].get<int64_t>() : 0);
   }
 }
 

@@ -1,17 +1,16 @@
 #include "data/image_profile.h"
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <thread>
+
+#include "core/parallel.h"
 
 namespace detops {
 namespace {
@@ -215,6 +214,18 @@ uint64_t DifferenceHash(const cv::Mat& gray) {
   return hash;
 }
 
+std::vector<uint8_t> Thumbnail(const cv::Mat& gray) {
+  cv::Mat small;
+  cv::resize(gray, small, cv::Size(kThumbSide, kThumbSide), 0, 0, cv::INTER_AREA);
+  std::vector<uint8_t> out;
+  out.reserve(kThumbSide * kThumbSide);
+  for (int r = 0; r < kThumbSide; ++r) {
+    const uint8_t* row = small.ptr<uint8_t>(r);
+    out.insert(out.end(), row, row + kThumbSide);
+  }
+  return out;
+}
+
 void Measure(const cv::Mat& bgr, ImageProfile& p) {
   cv::Mat gray;
   cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
@@ -231,6 +242,7 @@ void Measure(const cv::Mat& bgr, ImageProfile& p) {
   p.mean_g = bgr_mean[1];
   p.mean_r = bgr_mean[2];
   p.dhash = DifferenceHash(gray);
+  p.thumb = Thumbnail(gray);
 }
 
 ImageProfile Fail(ImageProfile p, std::string error) {
@@ -337,28 +349,38 @@ std::vector<ImageProfile> ProfileImageFiles(const std::vector<std::filesystem::p
                                             int threads,
                                             std::function<void(size_t, size_t)> progress) {
   std::vector<ImageProfile> out(paths.size());
-  if (paths.empty()) return out;
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = static_cast<int>(std::min<size_t>(threads, paths.size()));
-  std::atomic<size_t> next{0};
-  size_t done = 0;
-  std::mutex progress_mu;  // guards `done` and serializes `progress`
-  auto work = [&] {
-    for (size_t i = next++; i < paths.size(); i = next++) {
-      out[i] = ProfileImageFile(paths[i]);
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mu);
-        progress(++done, paths.size());
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  ParallelForOptions parallel;
+  parallel.threads = threads;
+  parallel.progress = std::move(progress);
+  Status ignored = ParallelFor(
+      paths.size(),
+      [&](size_t i) {
+        out[i] = ProfileImageFile(paths[i]);
+        return Status::Ok();
+      },
+      parallel);
+  (void)ignored;  // every item succeeds: failures are in the profiles
   return out;
 }
 
 int HammingDistance(uint64_t a, uint64_t b) { return std::popcount(a ^ b); }
+
+double ThumbCorrelation(const ImageProfile& a, const ImageProfile& b) {
+  const size_t n = static_cast<size_t>(kThumbSide) * kThumbSide;
+  if (a.thumb.size() != n || b.thumb.size() != n) return std::nan("");
+  double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double x = a.thumb[i], y = b.thumb[i];
+    sa += x;
+    sb += y;
+    saa += x * x;
+    sbb += y * y;
+    sab += x * y;
+  }
+  double va = saa - sa * sa / n, vb = sbb - sb * sb / n;
+  // Below one grey level of standard deviation a thumbnail is flat.
+  if (va < n || vb < n) return std::nan("");
+  return (sab - sa * sb / n) / std::sqrt(va * vb);
+}
 
 }  // namespace detops

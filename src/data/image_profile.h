@@ -45,7 +45,13 @@ struct ImageProfile {
   // horizontally adjacent pair). Near-duplicates are within a small Hamming
   // distance (<= 4 of 64 is the usual threshold).
   uint64_t dhash = 0;
+  // kThumbSide x kThumbSide luma thumbnail (area-resized, row-major), the
+  // finer look that confirms a near-duplicate found by dhash. Empty when the
+  // image does not decode, or in a profile cached before it existed.
+  std::vector<uint8_t> thumb;
 };
+
+inline constexpr int kThumbSide = 16;
 
 // Decodes and measures one image file. Never throws; a file that cannot be
 // read or decoded gives a profile with decodes=false and `error` set (the
@@ -73,5 +79,11 @@ std::vector<ImageProfile> ProfileImageFiles(
 
 // Number of differing bits.
 int HammingDistance(uint64_t a, uint64_t b);
+
+// Pearson correlation of two profiles' thumbnails, in [-1, 1]: near 1 for
+// the same scene resized, re-encoded or shifted in brightness or contrast
+// (the correlation ignores gain and offset). NaN when either thumbnail is
+// missing or flat (no variation to correlate).
+double ThumbCorrelation(const ImageProfile& a, const ImageProfile& b);
 
 }  // namespace detops

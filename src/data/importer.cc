@@ -4,13 +4,16 @@
 
 #include <sys/stat.h>
 
-#include <atomic>
-#include <mutex>
-#include <thread>
+#include <deque>
+#include <map>
+#include <optional>
+#include <tuple>
 #include <unordered_map>
 
+#include "core/parallel.h"
 #include "data/data.h"
 #include "data/image_header.h"
+#include "data/origins.h"
 #include "data/source.h"
 #include "data/versions_internal.h"
 
@@ -19,16 +22,19 @@ namespace fs = std::filesystem;
 namespace {
 
 struct CachedHash {
-  int64_t size, mtime_ns, inode;
+  int64_t size = 0, mtime_ns = 0, inode = 0;
   std::string sha;
 };
 
+// What hashing learnt of one source image.
 struct Hashed {
   std::string sha;
   Result<ImageHeader> header = Status::Internal("not probed");
   bool hashed = false;      // read from disk (not a cache hit)
   bool new_header = false;  // header probed now, to be cached
   Status error;             // the file could not be read at all
+  std::string cache_key;    // canonical root + path below it
+  CachedHash stat;          // what to cache when `hashed`
 };
 
 Split SplitByHash(const std::string& sha, const SplitRatios& r) {
@@ -60,12 +66,10 @@ Result<std::unordered_map<std::string, ImageHeader>> LoadHeaders(Database& db) {
   return out;
 }
 
-}  // namespace
-
-Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) {
-  RETURN_IF_ERROR(CheckDatasetName(options.name));
+// Resolves the source folder and runs the reader for its format.
+Result<SourceSet> ReadSource(const ImportOptions& options, fs::path& source) {
   std::error_code ec;
-  fs::path source = fs::absolute(options.source, ec).lexically_normal();
+  source = fs::absolute(options.source, ec).lexically_normal();
   if (source.filename().empty()) source = source.parent_path();
   if (!fs::exists(source, ec))
     return Status::NotFound(source.string() + ": no such file or folder");
@@ -73,83 +77,134 @@ Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) 
   if (format == "auto") {
     ASSIGN_OR_RETURN(format, DetectFormat(source));
   }
-  Result<SourceSet> read =
-      Status::InvalidInput("unknown format '" + format + "' (yolo|coco|voc|auto)");
-  if (format == "yolo") read = ReadYolo(source);
-  if (format == "coco") read = ReadCoco(source);
-  if (format == "voc") read = ReadVoc(source);
-  if (!read.ok()) return read.status();
-  SourceSet set = std::move(read).value();
+  if (format == "yolo") return ReadYolo(source);
+  if (format == "coco") return ReadCoco(source);
+  if (format == "voc") return ReadVoc(source);
+  return Status::InvalidInput("unknown format '" + format + "' (yolo|coco|voc|auto)");
+}
 
-  // Hash every image, in parallel; unchanged files come from the stat cache.
+// Hashes one image into the blob store and probes its header, unless the
+// stat cache and the header cache already know it.
+Hashed HashImage(Workspace& ws, const fs::path& p, const fs::path& root,
+                 const std::string& root_key,
+                 const std::unordered_map<std::string, CachedHash>& cache,
+                 const std::unordered_map<std::string, ImageHeader>& headers) {
+  Hashed h;
+  std::string rel = RelativeName(p, root);
+  // The cache key: the canonical root plus the path below it (resolving
+  // every image path would cost several syscalls per component).
+  h.cache_key = root_key + "/" + rel;
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) {
+    h.error = Status::IOError(rel + ": cannot stat");
+    return h;
+  }
+  h.stat = {st.st_size, static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+            static_cast<int64_t>(st.st_ino), ""};
+  auto c = cache.find(h.cache_key);
+  if (c != cache.end() && c->second.size == h.stat.size && c->second.mtime_ns == h.stat.mtime_ns &&
+      c->second.inode == h.stat.inode && ws.blobs().Has(c->second.sha)) {
+    h.sha = c->second.sha;
+    auto hd = headers.find(h.sha);
+    if (hd != headers.end()) h.header = hd->second;
+  }
+  if (h.sha.empty() || !h.header.ok()) {
+    auto bytes = ReadFile(p);
+    if (!bytes.ok()) {
+      h.error = bytes.status();
+      return h;
+    }
+    auto sha = ws.blobs().Put(*bytes);
+    if (!sha.ok()) {
+      h.error = sha.status();
+      return h;
+    }
+    h.sha = *sha;
+    h.hashed = true;
+    h.header = ProbeImageHeader(*bytes, rel);
+    h.new_header = true;
+  }
+  h.stat.sha = h.sha;
+  return h;
+}
+
+// Hashes every image of `set` in parallel; one entry per image, in order.
+// A file that cannot be read is an entry with `error` set, and counts in
+// the progress like any other.
+Result<std::vector<Hashed>> HashImages(Workspace& ws, const SourceSet& set,
+                                       const ImportOptions& options) {
+  std::error_code ec;
   std::string root_key = fs::weakly_canonical(set.root, ec).string();
   ASSIGN_OR_RETURN(auto cache, LoadHashCache(ws.db(), root_key));
   ASSIGN_OR_RETURN(auto headers, LoadHeaders(ws.db()));
   std::vector<Hashed> hashed(set.images.size());
-  std::vector<CachedHash> stat_of(set.images.size());
-  std::vector<std::string> key_of(set.images.size());
-  std::atomic<size_t> next{0}, done{0};
-  std::mutex progress_mu;
-  auto worker = [&] {
-    for (size_t i; (i = next++) < set.images.size();) {
-      const fs::path& p = set.images[i].path;
-      Hashed& h = hashed[i];
-      // The cache key: the canonical root plus the path below it (resolving
-      // every image path would cost several syscalls per component).
-      std::string key = root_key + "/" + RelativeName(p, set.root);
-      key_of[i] = key;
-      struct stat st {};
-      if (::stat(p.c_str(), &st) != 0) {
-        h.error = Status::IOError(RelativeName(p, set.root) + ": cannot stat");
-        continue;
-      }
-      CachedHash now{st.st_size,
-                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-                     static_cast<int64_t>(st.st_ino), ""};
-      auto c = cache.find(key);
-      if (c != cache.end() && c->second.size == now.size && c->second.mtime_ns == now.mtime_ns &&
-          c->second.inode == now.inode && ws.blobs().Has(c->second.sha)) {
-        h.sha = c->second.sha;
-        auto hd = headers.find(h.sha);
-        if (hd != headers.end()) h.header = hd->second;
-      }
-      if (h.sha.empty() || !h.header.ok()) {
-        auto bytes = ReadFile(p);
-        if (!bytes.ok()) {
-          h.error = bytes.status();
-          continue;
-        }
-        auto sha = ws.blobs().Put(*bytes);
-        if (!sha.ok()) {
-          h.error = sha.status();
-          continue;
-        }
-        h.sha = *sha;
-        h.hashed = true;
-        h.header = ProbeImageHeader(*bytes, RelativeName(p, set.root));
-        h.new_header = true;
-      }
-      now.sha = h.sha;
-      stat_of[i] = now;
-      size_t d = ++done;
-      if (options.progress) {
-        std::lock_guard lock(progress_mu);
-        options.progress(d, set.images.size());
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, options.threads); ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  ParallelForOptions parallel;
+  parallel.threads = std::max(1, options.threads);
+  parallel.progress = options.progress;
+  RETURN_IF_ERROR(ParallelFor(
+      set.images.size(),
+      [&](size_t i) {
+        hashed[i] = HashImage(ws, set.images[i].path, set.root, root_key, cache, headers);
+        return Status::Ok();
+      },
+      parallel));
+  return hashed;
+}
 
-  // The manifest.
+// The image's boxes in normalized corners: pixel boxes (COCO, VOC) are
+// divided by the declared size, or by the real one when none is declared.
+std::vector<Box> NormalizedBoxes(const SourceImage& si, int width, int height) {
+  double w = si.declared_width > 0 ? si.declared_width : width;
+  double h = si.declared_height > 0 ? si.declared_height : height;
+  std::vector<Box> out;
+  for (Box b : si.boxes) {
+    if (si.pixel_boxes && w > 0 && h > 0) {
+      b.x1 /= w;
+      b.x2 /= w;
+      b.y1 /= h;
+      b.y2 /= h;
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+// What a COCO/VOC file declares about an image's size, when that differs
+// from the real size: a warning, since boxes are scaled from the declared
+// size (the frame they were drawn in) and stay right for a resized image;
+// where they land outside, boxes_inside_image names this cause.
+std::optional<SourceIssue> DeclaredSizeIssue(const SourceImage& si, const std::string& rel,
+                                             int width, int height) {
+  if (si.declared_width <= 0 || si.declared_height <= 0 || width <= 0 || height <= 0) {
+    return std::nullopt;
+  }
+  if (si.declared_width == width && si.declared_height == height) return std::nullopt;
+  std::string declared =
+      std::to_string(si.declared_width) + "x" + std::to_string(si.declared_height);
+  std::string real = std::to_string(width) + "x" + std::to_string(height);
+  std::string what = si.coco_image_id >= 0
+                         ? "image id " + std::to_string(si.coco_image_id) + " (" + rel + ")"
+                         : rel;
+  std::string why = si.declared_width == height && si.declared_height == width
+                        ? " (turned by its EXIF orientation?)"
+                        : "";
+  return SourceIssue{"declared_size", si.label_file, 0,
+                     what + " is declared " + declared + " but the image is " + real + why +
+                         "; its boxes are scaled from the declared size"};
+}
+
+// The canonical manifest of the readable images, with where each box came
+// from (same order); adds an issue for each image that could not be read or
+// probed, or whose declared size is not its real one.
+Manifest BuildManifest(const SourceSet& set, const std::vector<Hashed>& hashed,
+                       const SplitRatios& ratios, std::vector<SourceIssue>& issues,
+                       BoxOrigins& origins) {
   Manifest manifest;
   manifest.classes = set.classes;
-  std::vector<SourceIssue> issues = set.issues;
-  ImportResult result;
+  std::map<std::tuple<Split, std::string, std::string>, std::deque<ImageOrigin>> origin_of;
   for (size_t i = 0; i < set.images.size(); ++i) {
-    SourceImage& si = set.images[i];
-    Hashed& h = hashed[i];
+    const SourceImage& si = set.images[i];
+    const Hashed& h = hashed[i];
     std::string rel = RelativeName(si.path, set.root);
     if (!h.error.ok()) {  // unreadable: reported, not imported
       issues.push_back({"image_unreadable", rel, 0, h.error.message()});
@@ -158,66 +213,86 @@ Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) 
     ImageEntry e;
     e.blob = h.sha;
     e.name = si.name;
-    e.split = si.split ? *si.split : SplitByHash(h.sha, options.ratios);
+    e.split = si.split ? *si.split : SplitByHash(h.sha, ratios);
     e.labelled = si.labelled;
+    ImageOrigin o{si.label_file, si.box_origins, si.coco_image_id, 0, 0};
     if (h.header.ok()) {
       e.width = h.header->width;
       e.height = h.header->height;
+      if (auto issue = DeclaredSizeIssue(si, rel, e.width, e.height)) {
+        issues.push_back(*issue);
+        o.declared_width = si.declared_width;
+        o.declared_height = si.declared_height;
+      }
     } else {
       // Kept (content is not lost) with size 0: validation names it.
       issues.push_back({"image_unreadable", rel, 0, h.header.status().message()});
     }
-    double w = si.declared_width > 0 ? si.declared_width : e.width;
-    double hgt = si.declared_height > 0 ? si.declared_height : e.height;
-    for (Box b : si.boxes) {
-      if (si.pixel_boxes && w > 0 && hgt > 0) {
-        b.x1 /= w;
-        b.x2 /= w;
-        b.y1 /= hgt;
-        b.y2 /= hgt;
-      }
-      e.boxes.push_back(b);
-    }
-    result.images_hashed += h.hashed ? 1 : 0;
+    e.boxes = NormalizedBoxes(si, e.width, e.height);
+    origin_of[{e.split, e.name, e.blob}].push_back(std::move(o));
     manifest.images.push_back(std::move(e));
   }
+  Canonicalize(manifest);
+  origins.annotation_ids = set.format == "coco";
+  for (const ImageEntry& e : manifest.images) {
+    auto& queue = origin_of[{e.split, e.name, e.blob}];
+    origins.images.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  return manifest;
+}
+
+// In one transaction: the stat and header caches of what was read now, and
+// the version (new unless the latest has the same content).
+Status CommitVersion(Workspace& ws, const std::vector<Hashed>& hashed, const NewVersion& nv,
+                     ImportResult& result) {
+  return ws.db().InTransaction([&]() -> Status {
+    for (const Hashed& h : hashed) {
+      if (!h.error.ok()) continue;
+      if (h.hashed) {
+        RETURN_IF_ERROR(ws.db().Exec(
+            "INSERT INTO file_hash_cache (path, size, mtime_ns, inode, sha) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "inode = excluded.inode, sha = excluded.sha",
+            {h.cache_key, h.stat.size, h.stat.mtime_ns, h.stat.inode, h.stat.sha}));
+      }
+      if (h.new_header && h.header.ok()) {
+        RETURN_IF_ERROR(ws.db().Exec(
+            "INSERT INTO image_headers (sha, format, width, height, error) VALUES (?, ?, ?, ?, '') "
+            "ON CONFLICT (sha) DO NOTHING",
+            {h.sha, h.header->format, int64_t{h.header->width}, int64_t{h.header->height}}));
+      }
+    }
+    ASSIGN_OR_RETURN(result.created, RecordVersion(ws, nv, result.version));
+    return Status::Ok();
+  });
+}
+
+}  // namespace
+
+Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) {
+  RETURN_IF_ERROR(CheckDatasetName(options.name));
+  fs::path source;
+  ASSIGN_OR_RETURN(SourceSet set, ReadSource(options, source));
+  ASSIGN_OR_RETURN(std::vector<Hashed> hashed, HashImages(ws, set, options));
+  std::vector<SourceIssue> issues = set.issues;
+  BoxOrigins origins;
+  Manifest manifest = BuildManifest(set, hashed, options.ratios, issues, origins);
   if (manifest.images.empty()) {
     return Status::InvalidInput(source.string() + ": none of the " +
                                 std::to_string(set.images.size()) + " images could be read");
   }
-  Canonicalize(manifest);
+  ImportResult result;
   result.images = static_cast<int>(manifest.images.size());
-
+  for (const Hashed& h : hashed) result.images_hashed += h.error.ok() && h.hashed ? 1 : 0;
   NewVersion nv;
   nv.dataset = options.name;
   nv.source = source.string();
   nv.format = set.format;
   nv.manifest = &manifest;
   nv.issues = &issues;
-  Status s = ws.db().InTransaction([&]() -> Status {
-    for (size_t i = 0; i < set.images.size(); ++i) {
-      if (!hashed[i].error.ok()) continue;
-      if (hashed[i].hashed) {
-        const CachedHash& c = stat_of[i];
-        RETURN_IF_ERROR(ws.db().Exec(
-            "INSERT INTO file_hash_cache (path, size, mtime_ns, inode, sha) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-            "inode = excluded.inode, sha = excluded.sha",
-            {key_of[i], c.size, c.mtime_ns, c.inode, c.sha}));
-      }
-      if (hashed[i].new_header && hashed[i].header.ok()) {
-        const ImageHeader& hd = *hashed[i].header;
-        RETURN_IF_ERROR(ws.db().Exec(
-            "INSERT INTO image_headers (sha, format, width, height, error) VALUES (?, ?, ?, ?, '') "
-            "ON CONFLICT (sha) DO NOTHING",
-            {hashed[i].sha, hd.format, int64_t{hd.width}, int64_t{hd.height}}));
-      }
-    }
-    ASSIGN_OR_RETURN(auto created, RecordVersion(ws, nv, result.version));
-    result.created = created;
-    return Status::Ok();
-  });
-  RETURN_IF_ERROR(s);
+  nv.origins = &origins;
+  RETURN_IF_ERROR(CommitVersion(ws, hashed, nv, result));
   return result;
 }
 

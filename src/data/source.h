@@ -25,6 +25,12 @@ struct SourceImage {
   int declared_width = 0;
   int declared_height = 0;
   std::vector<Box> boxes;
+  // Where the labels came from, so that findings name it: the label file
+  // (relative to the source root) and, per box, its 1-based line (YOLO, VOC)
+  // or its annotation id (COCO); 0 when unknown.
+  std::string label_file;
+  std::vector<int64_t> box_origins;  // parallel to `boxes`
+  int64_t coco_image_id = -1;        // the image's id in a COCO file
 };
 
 struct SourceSet {

@@ -1,18 +1,18 @@
 // Writes a synthetic dataset in the Ultralytics YOLO layout.
 
-#include <atomic>
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/fs.h"
+#include "core/parallel.h"
 #include "data/synth.h"
 #include "data/synth_internal.h"
 
@@ -152,29 +152,16 @@ Status WriteSynthDataset(const SynthOptions& options, const fs::path& out) {
   RETURN_IF_ERROR(CheckOptions(options));
   RETURN_IF_ERROR(PrepareOutput(out));
 
-  std::atomic<int> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;  // guards first_error, done and calls to progress
-  Status first_error;
-  int done = 0;
-  auto work = [&] {
-    for (int i = next++; i < options.n && !failed; i = next++) {
-      Status s = WriteOne(options, out, i);
-      std::lock_guard<std::mutex> lock(mu);
-      if (!s.ok()) {
-        if (!failed.exchange(true)) first_error = s;
-        return;
-      }
-      ++done;
-      if (options.progress) options.progress(done, options.n);
-    }
-  };
-  const int threads = std::min(options.threads, std::max(1, options.n));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
-  if (failed) return first_error;
+  ParallelForOptions parallel;
+  parallel.threads = std::max(1, options.threads);
+  if (options.progress) {
+    parallel.progress = [&](size_t done, size_t total) {
+      options.progress(static_cast<int>(done), static_cast<int>(total));
+    };
+  }
+  RETURN_IF_ERROR(ParallelFor(
+      static_cast<size_t>(options.n),
+      [&](size_t i) { return WriteOne(options, out, static_cast<int>(i)); }, parallel));
   // Last, so that a dataset with a data.yaml is complete.
   return WriteFileAtomic(out / "data.yaml", DataYaml(options));
 }

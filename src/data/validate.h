@@ -20,6 +20,7 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "data/image_profile.h"
+#include "data/origins.h"
 
 namespace detops {
 
@@ -59,9 +60,12 @@ struct ExpectationInfo {
 //   images_decode (error)            every image decodes
 //   resolution_within (error)        min_width/min_height 32, max_width/max_height 10000
 //   no_exact_duplicates (warning)    the same blob appears once
-//   no_split_leakage (error)         no blob or near-duplicate (dhash <= max_hamming 2) in
-//                                    two splits
-//   near_duplicates (warning)        no pair of distinct blobs within max_hamming 3
+//   no_split_leakage (error)         no blob or near-duplicate in two splits: dhash
+//                                    <= max_hamming 8 and, where both images have a
+//                                    thumbnail, thumbnail correlation >= min_correlation
+//                                    0.95 (a profile without one: the dhash decides)
+//   near_duplicates (warning)        no pair of distinct blobs so close (same two
+//                                    parameters and defaults)
 //   boxes_inside_image (error)       corners within [0,1] +- tolerance 0.001
 //   boxes_positive_area (error)      x2 > x1 and y2 > y1
 //   boxes_min_size (warning)         box width and height >= min_pixels 2 (image pixels)
@@ -102,7 +106,9 @@ Result<Suite> ParseSuite(std::string_view yaml_text, const std::string& what);
 // The same from a file; NotFound / IOError when it cannot be read.
 Result<Suite> LoadSuite(const std::filesystem::path& yaml_file);
 
-// One offending item. `file` is "<split>/<image name>" for a manifest image,
+// One offending item. `file` is "<split>/<image name>" for a manifest image
+// (a finding about a box starts its message with the label file and line it
+// came from when known: "labels/train/a.txt:4: box 3 ..."),
 // the issue's file for an import issue, empty for dataset-level findings
 // (e.g. a class with too few boxes). `line` is 1-based, 0 when unknown.
 struct Finding {
@@ -143,6 +149,9 @@ struct ValidationInput {
   const Manifest* manifest = nullptr;
   const std::vector<SourceIssue>* issues = nullptr;
   const std::vector<ImageProfile>* profiles = nullptr;
+  // Optional: where each box came from (label file and line, or COCO file
+  // and annotation id); box findings name it before the box.
+  const BoxOrigins* origins = nullptr;
 };
 
 // Runs every enabled expectation of `suite`. `input.manifest` must be set;

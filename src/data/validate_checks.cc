@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "data/validate.h"
 #include "data/validate_internal.h"
@@ -22,6 +23,10 @@ std::pair<int, int> Context::ImageSize(size_t i) const {
   if (e.width > 0 && e.height > 0) return {e.width, e.height};
   if (profiles && (*profiles)[i].decodes) return {(*profiles)[i].width, (*profiles)[i].height};
   return {0, 0};
+}
+
+std::string Context::BoxOrigin(size_t i, size_t k) const {
+  return origins ? origins->BoxText(i, k) : "";
 }
 
 std::string Num(double v) {
@@ -103,7 +108,11 @@ size_t ForEachBox(const Context& ctx, ExpectationResult& r, Fn bad) {
     const auto& img = ctx.manifest.images[i];
     for (size_t k = 0; k < img.boxes.size(); ++k, ++boxes) {
       std::string why = bad(img.boxes[k], i);
-      if (!why.empty()) r.findings.push_back({ctx.ImageFile(i), 0, BoxText(k, img.boxes[k]) + why});
+      if (why.empty()) continue;
+      std::string origin = ctx.BoxOrigin(i, k);
+      r.findings.push_back(
+          {ctx.ImageFile(i), 0,
+           (origin.empty() ? "" : origin + ": ") + BoxText(k, img.boxes[k]) + why});
     }
   }
   return boxes;
@@ -126,7 +135,34 @@ void CheckBoxesInside(const ExpectationSpec& spec, const Context& ctx, Expectati
     }
     return "";
   });
+  // Where the label file declares another size than the image's, that is
+  // the cause to fix: one finding per image says so instead of its boxes.
   BoxSummary(r, boxes, "outside the image");
+  if (!ctx.origins) return;
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < ctx.manifest.images.size(); ++i) index.emplace(ctx.ImageFile(i), i);
+  std::vector<Finding> kept;
+  std::string last;
+  for (Finding& f : r.findings) {
+    size_t i = index.at(f.file);
+    const ImageOrigin* o = ctx.origins->Image(i);
+    if (!o || o->declared_width <= 0) {
+      kept.push_back(std::move(f));
+      continue;
+    }
+    if (f.file == last) continue;
+    last = f.file;
+    const ImageEntry& e = ctx.manifest.images[i];
+    std::string what =
+        o->coco_image_id >= 0 ? "image id " + std::to_string(o->coco_image_id) : "the image";
+    kept.push_back({f.file, 0,
+                    o->label_file + " declares " + what + " as " +
+                        std::to_string(o->declared_width) + "x" +
+                        std::to_string(o->declared_height) + " but the image is " +
+                        std::to_string(e.width) + "x" + std::to_string(e.height) +
+                        ": boxes scaled from the declared size extend outside it"});
+  }
+  r.findings = std::move(kept);
 }
 
 void CheckBoxesPositive(const ExpectationSpec&, const Context& ctx, ExpectationResult& r) {
@@ -366,7 +402,10 @@ ValidationReport RunSuite(const Suite& suite, const ValidationInput& input) {
   using namespace validate_internal;
   assert(input.manifest && "ValidationInput.manifest is required");
   const std::vector<SourceIssue> no_issues;
-  Context ctx{*input.manifest, input.issues ? *input.issues : no_issues, nullptr, ""};
+  Context ctx{*input.manifest, input.issues ? *input.issues : no_issues, nullptr, "",
+              input.origins && input.origins->images.size() == input.manifest->images.size()
+                  ? input.origins
+                  : nullptr};
   if (!input.profiles) {
     ctx.no_profiles_reason = "no image profiles";
   } else if (input.profiles->size() != input.manifest->images.size()) {

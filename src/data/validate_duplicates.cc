@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstdio>
 #include <unordered_map>
 
 #include "data/validate.h"
@@ -18,7 +20,34 @@ uint64_t Band(uint64_t h, int b, int bands) {
   return (h >> begin) & mask;
 }
 
-std::string DistanceText(int d) { return "dhash distance " + std::to_string(d); }
+// A candidate pair (close dhashes) is confirmed when the thumbnails agree
+// too: a 64-bit dhash of plain scenes (a painted panel, an empty road)
+// collides between different photos, the 16x16 thumbnail far less. Without a
+// usable thumbnail (flat, or a profile made before thumbnails) the dhash
+// alone decides, as before.
+struct Match {
+  bool confirmed = false;
+  double correlation = 0;  // NaN when not measured
+};
+
+Match Confirm(const Context& ctx, size_t a, size_t b, double min_correlation) {
+  double c = ThumbCorrelation((*ctx.profiles)[a], (*ctx.profiles)[b]);
+  return {std::isnan(c) || c >= min_correlation, c};
+}
+
+std::string MatchText(int d, double correlation) {
+  std::string out = "dhash distance " + std::to_string(d);
+  if (!std::isnan(correlation)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ", thumbnail correlation %.3f", correlation);
+    out += buf;
+  }
+  return out;
+}
+
+// Examined members per group and candidate: a huge group (thousands of
+// blank frames share one hash) is confirmed by its first members only.
+constexpr size_t kMaxExamined = 256;
 
 }  // namespace
 
@@ -121,42 +150,46 @@ void CheckNoSplitLeakage(const ExpectationSpec& spec, const Context& ctx, Expect
       hashes[i] = (*ctx.profiles)[i].dhash;
     }
     HashGroups g = GroupNearHashes(decoded, hashes, max_d);
-    // Per group: the first member of each split.
-    std::vector<std::array<long, 3>> first(g.hash.size(), {-1, -1, -1});
+    double min_corr = spec.params.at("min_correlation");
     std::vector<size_t> group_of(images.size(), 0);
     for (size_t k = 0; k < g.hash.size(); ++k) {
-      for (size_t i : g.members[k]) {
-        group_of[i] = k;
-        long& slot = first[k][static_cast<int>(images[i].split)];
-        if (slot < 0) slot = static_cast<long>(i);
-      }
+      for (size_t i : g.members[k]) group_of[i] = k;
     }
     std::vector<std::vector<std::pair<size_t, int>>> adjacent(g.hash.size());
+    for (size_t k = 0; k < g.hash.size(); ++k) adjacent[k].push_back({k, 0});
     for (const auto& p : g.pairs) {
       adjacent[p.a].push_back({p.b, p.distance});
       adjacent[p.b].push_back({p.a, p.distance});
     }
     for (size_t i : decoded) {
       if (flagged[i]) continue;
-      size_t k = group_of[i];
-      int split = static_cast<int>(images[i].split);
       long best = -1;
       int best_d = 65;
-      auto consider = [&](size_t group, int d) {
-        for (int s = 0; s < 3; ++s) {
-          if (s != split && first[group][s] >= 0 && d < best_d) {
-            best = first[group][s];
+      double best_c = 0;
+      for (auto [group, d] : adjacent[group_of[i]]) {
+        if (d > best_d) continue;
+        const auto& members = g.members[group];
+        for (size_t m = 0; m < members.size() && m < kMaxExamined; ++m) {
+          size_t j = members[m];
+          if (images[j].split == images[i].split) continue;
+          Match match = Confirm(ctx, i, j, min_corr);
+          if (!match.confirmed) continue;
+          // Closest dhash first; then the higher correlation, then the
+          // first image in manifest order.
+          bool better = d < best_d || (d == best_d && !std::isnan(match.correlation) &&
+                                       (std::isnan(best_c) || match.correlation > best_c));
+          if (best < 0 || better) {
+            best = static_cast<long>(j);
             best_d = d;
+            best_c = match.correlation;
           }
         }
-      };
-      consider(k, 0);
-      for (auto [other, d] : adjacent[k]) consider(other, d);
+      }
       if (best < 0) continue;
       found.push_back(
           {i,
            {ctx.ImageFile(i), 0,
-            "near-duplicate of " + ctx.ImageFile(best) + " (" + DistanceText(best_d) + ")"}});
+            "near-duplicate of " + ctx.ImageFile(best) + " (" + MatchText(best_d, best_c) + ")"}});
       ++near;
     }
   }
@@ -166,9 +199,12 @@ void CheckNoSplitLeakage(const ExpectationSpec& spec, const Context& ctx, Expect
   r.observed = static_cast<double>(exact + near);
   r.passed = exact + near == 0;
   r.summary = std::to_string(exact) + " images share their bytes with another split";
-  r.summary += ctx.profiles ? ", " + std::to_string(near) + " are near-duplicates (dhash <= " +
-                                  Num(spec.params.at("max_hamming")) + ") of one"
-                            : "; near-duplicates not checked: " + ctx.no_profiles_reason;
+  r.summary += ctx.profiles
+                   ? ", " + std::to_string(near) +
+                         " are near-duplicates (dhash <= " + Num(spec.params.at("max_hamming")) +
+                         ", thumbnail correlation >= " + Num(spec.params.at("min_correlation")) +
+                         ") of one"
+                   : "; near-duplicates not checked: " + ctx.no_profiles_reason;
 }
 
 void CheckNearDuplicates(const ExpectationSpec& spec, const Context& ctx, ExpectationResult& r) {
@@ -190,51 +226,55 @@ void CheckNearDuplicates(const ExpectationSpec& spec, const Context& ctx, Expect
     hashes[i] = (*ctx.profiles)[i].dhash;
   }
   HashGroups g = GroupNearHashes(candidates, hashes, max_d);
+  double min_corr = spec.params.at("min_correlation");
   size_t pairs = 0;
   // Per image: its closest other image and how many it is close to.
   std::vector<long> best(images.size(), -1);
   std::vector<int> best_d(images.size(), 65);
+  std::vector<double> best_c(images.size(), 0);
   std::vector<size_t> count(images.size(), 0);
-  auto note = [&](size_t i, size_t other, int d) {
+  auto note = [&](size_t i, size_t other, int d, double c) {
+    ++count[i];
     if (d < best_d[i] || (d == best_d[i] && static_cast<long>(other) < best[i])) {
       best[i] = static_cast<long>(other);
       best_d[i] = d;
+      best_c[i] = c;
     }
   };
+  auto link = [&](size_t a, size_t b, int d, bool examine) {
+    Match m = examine ? Confirm(ctx, a, b, min_corr) : Match{true, std::nan("")};
+    if (!m.confirmed) return;
+    ++pairs;
+    note(a, b, d, m.correlation);
+    note(b, a, d, m.correlation);
+  };
   for (const auto& m : g.members) {
-    pairs += m.size() * (m.size() - 1) / 2;
-    if (m.size() < 2) continue;
-    for (size_t i : m) {
-      count[i] += m.size() - 1;
-      best[i] = static_cast<long>(i == m[0] ? m[1] : m[0]);
-      best_d[i] = 0;
+    for (size_t x = 0; x < m.size(); ++x) {
+      for (size_t y = x + 1; y < m.size(); ++y) link(m[x], m[y], 0, y < kMaxExamined);
     }
   }
   for (const auto& p : g.pairs) {
     const auto& ma = g.members[p.a];
     const auto& mb = g.members[p.b];
-    pairs += ma.size() * mb.size();
-    for (size_t i : ma) {
-      count[i] += mb.size();
-      note(i, mb[0], p.distance);
-    }
-    for (size_t i : mb) {
-      count[i] += ma.size();
-      note(i, ma[0], p.distance);
+    for (size_t x = 0; x < ma.size(); ++x) {
+      for (size_t y = 0; y < mb.size(); ++y) {
+        link(ma[x], mb[y], p.distance, x < kMaxExamined && y < kMaxExamined);
+      }
     }
   }
   for (size_t i = 0; i < images.size(); ++i) {
     if (best[i] < 0) continue;
-    std::string text =
-        "near-duplicate of " + ctx.ImageFile(best[i]) + " (" + DistanceText(best_d[i]) + ")";
+    std::string text = "near-duplicate of " + ctx.ImageFile(best[i]) + " (" +
+                       MatchText(best_d[i], best_c[i]) + ")";
     if (count[i] > 1) text += " and " + std::to_string(count[i] - 1) + " more";
     r.findings.push_back({ctx.ImageFile(i), 0, text});
   }
   r.observed = static_cast<double>(pairs);
   r.passed = pairs == 0;
   r.summary = std::to_string(pairs) + " near-duplicate pairs (dhash <= " + std::to_string(max_d) +
-              ") involving " + std::to_string(r.findings.size()) + " of " +
-              std::to_string(candidates.size()) + " distinct images";
+              ", thumbnail correlation >= " + Num(min_corr) + ") involving " +
+              std::to_string(r.findings.size()) + " of " + std::to_string(candidates.size()) +
+              " distinct images";
 }
 
 }  // namespace detops::validate_internal

@@ -17,12 +17,16 @@ struct Context {
   // Null when there are no usable profiles; `no_profiles_reason` says why.
   const std::vector<ImageProfile>* profiles = nullptr;
   std::string no_profiles_reason;
+  const BoxOrigins* origins = nullptr;  // null when unknown
 
   // "<split>/<name>" of manifest image i.
   std::string ImageFile(size_t i) const;
   // Displayed size of image i: from the manifest, else from a decoded
   // profile; {0, 0} when unknown.
   std::pair<int, int> ImageSize(size_t i) const;
+  // Where box k of image i came from ("labels/train/a.txt:4"); empty when
+  // unknown.
+  std::string BoxOrigin(size_t i, size_t k) const;
 };
 
 // An expectation: reads spec.params, fills passed/summary/observed/findings

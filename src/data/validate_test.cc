@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <set>
 
+#include "data/synth.h"
 #include "data/validate_internal.h"
 #include "testing/testutil.h"
 
@@ -437,6 +440,63 @@ TEST(ValidateTest, GroupNearHashesMatchesBruteForce) {
     EXPECT_EQ(unique.size(), fast) << "pairs reported twice at max_d " << max_d;
     EXPECT_EQ(fast, brute) << "max_d " << max_d;
   }
+}
+
+// The profile of `image` as an import would see it: encoded as a JPEG.
+ImageProfile ProfileAsJpeg(const cv::Mat& image, int quality) {
+  std::vector<uint8_t> jpeg;
+  cv::imencode(".jpg", image, jpeg, {cv::IMWRITE_JPEG_QUALITY, quality});
+  return ProfileImageBytes(jpeg);
+}
+
+// `detops synth car --n 1500 --seed 1` put scenes 667 (train) and 192 (test)
+// at dhash distance 2: two plain car panels, not copies of each other. The
+// thumbnail check tells them apart; a resized, re-encoded, brighter copy of
+// 667 in another split is still leakage.
+TEST(ValidateTest, SplitLeakageTellsPlainDistinctScenesFromRealCopies) {
+  cv::Mat a = RenderScene(SceneKind::kCar, 1, 667, Lighting::kNormal).image;
+  cv::Mat b = RenderScene(SceneKind::kCar, 1, 192, Lighting::kNormal).image;
+  cv::Mat copy;
+  cv::resize(a, copy, {320, 240}, 0, 0, cv::INTER_AREA);
+  copy.convertTo(copy, -1, 1.0, 20);
+  Manifest m;
+  m.classes = {"scratch"};
+  std::vector<ImageProfile> profiles;
+  auto add = [&](const std::string& name, Split split, const ImageProfile& p) {
+    ImageEntry e;
+    e.blob = name;
+    e.name = name;
+    e.split = split;
+    e.width = p.width;
+    e.height = p.height;
+    e.labelled = true;
+    m.images.push_back(e);
+    profiles.push_back(p);
+  };
+  add("car_00667.jpg", Split::kTrain, ProfileAsJpeg(a, 90));
+  add("car_00192.jpg", Split::kTest, ProfileAsJpeg(b, 90));
+  ASSERT_LE(HammingDistance(profiles[0].dhash, profiles[1].dhash), 2)
+      << "the scenes no longer reproduce the dhash collision this test guards";
+  Suite suite{"leakage", {}};
+  for (const auto& s : DefaultSuite().expectations) {
+    if (s.type == "no_split_leakage" || s.type == "near_duplicates") {
+      suite.expectations.push_back(s);
+    }
+  }
+  ValidationReport report = RunSuite(suite, {&m, nullptr, &profiles});
+  EXPECT_TRUE(Get(report, "no_split_leakage").passed) << Dump(Get(report, "no_split_leakage"));
+  EXPECT_TRUE(Get(report, "near_duplicates").passed) << Dump(Get(report, "near_duplicates"));
+
+  add("copy_of_667.jpg", Split::kVal, ProfileAsJpeg(copy, 60));
+  report = RunSuite(suite, {&m, nullptr, &profiles});
+  const auto& r = Get(report, "no_split_leakage");
+  EXPECT_FALSE(r.passed);
+  EXPECT_TRUE(HasFinding(r, "val/copy_of_667.jpg", 0, "near-duplicate of train/car_00667.jpg"))
+      << Dump(r);
+  EXPECT_TRUE(HasFinding(r, "train/car_00667.jpg", 0, "near-duplicate of val/copy_of_667.jpg"))
+      << Dump(r);
+  EXPECT_EQ(r.findings.size(), 2u) << Dump(r);  // not the distinct test scene
+  EXPECT_NE(r.findings[0].message.find("thumbnail correlation 0.9"), std::string::npos) << Dump(r);
 }
 
 TEST(ValidateTest, NearDuplicatesScaleTo10000Images) {

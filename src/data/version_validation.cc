@@ -4,18 +4,51 @@
 #include <unordered_map>
 
 #include "data/data.h"
+#include "data/versions_internal.h"
 
 namespace detops {
 namespace {
 
+std::string ThumbToHex(const std::vector<uint8_t>& thumb) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(thumb.size() * 2);
+  for (uint8_t v : thumb) {
+    out += kHex[v >> 4];
+    out += kHex[v & 15];
+  }
+  return out;
+}
+
+// False when `hex` is not a thumbnail of a decoded image; a profile of an
+// image that does not decode has none.
+bool ThumbFromHex(const std::string& hex, ImageProfile& p) {
+  if (hex.empty()) return !p.decodes;
+  if (hex.size() != 2u * kThumbSide * kThumbSide) return false;
+  auto digit = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  p.thumb.resize(hex.size() / 2);
+  for (size_t i = 0; i < p.thumb.size(); ++i) {
+    p.thumb[i] = static_cast<uint8_t>(digit(hex[2 * i]) << 4 | digit(hex[2 * i + 1]));
+  }
+  return true;
+}
+
 Json ProfileToJson(const ImageProfile& p) {
-  return {{"decodes", p.decodes},   {"error", p.error},
-          {"format", p.format},     {"w", p.width},
-          {"h", p.height},          {"channels", p.channels},
-          {"bits", p.bit_depth},    {"brightness", p.brightness},
-          {"contrast", p.contrast}, {"sharpness", p.sharpness},
-          {"b", p.mean_b},          {"g", p.mean_g},
-          {"r", p.mean_r},          {"dhash", std::to_string(p.dhash)}};
+  return {{"decodes", p.decodes},
+          {"error", p.error},
+          {"format", p.format},
+          {"w", p.width},
+          {"h", p.height},
+          {"channels", p.channels},
+          {"bits", p.bit_depth},
+          {"brightness", p.brightness},
+          {"contrast", p.contrast},
+          {"sharpness", p.sharpness},
+          {"b", p.mean_b},
+          {"g", p.mean_g},
+          {"r", p.mean_r},
+          {"dhash", std::to_string(p.dhash)},
+          {"thumb", ThumbToHex(p.thumb)}};
 }
 
 std::optional<ImageProfile> ProfileFromJson(const Json& j) {
@@ -35,6 +68,8 @@ std::optional<ImageProfile> ProfileFromJson(const Json& j) {
     p.mean_g = j.at("g");
     p.mean_r = j.at("r");
     p.dhash = std::stoull(j.at("dhash").get<std::string>());
+    // Profiles cached before thumbnails existed lack one: profile again.
+    if (!ThumbFromHex(j.at("thumb").get<std::string>(), p)) return std::nullopt;
     return p;
   } catch (const std::exception&) {
     return std::nullopt;  // a stale cache row: profile again
@@ -75,7 +110,8 @@ Result<ValidationReport> ValidateVersion(Workspace& ws, const VersionInfo& versi
   std::vector<ImageProfile> fresh = ProfileImageFiles(paths, options.threads, options.progress);
   for (size_t k = 0; k < missing.size(); ++k) profiles[missing[k]] = fresh[k];
 
-  ValidationInput input{&manifest, &version.issues, &profiles};
+  ASSIGN_OR_RETURN(BoxOrigins origins, LoadOrigins(ws, version));
+  ValidationInput input{&manifest, &version.issues, &profiles, &origins};
   ValidationReport report = RunSuite(options.suite, input);
   ASSIGN_OR_RETURN(std::string report_sha, ws.blobs().Put(ReportToJson(report).dump()));
   Status s = ws.db().InTransaction([&]() -> Status {

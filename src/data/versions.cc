@@ -75,7 +75,13 @@ Result<bool> RecordVersion(Workspace& ws, const NewVersion& v, VersionInfo& out)
                    ws.db().Query("SELECT id, version, manifest_sha FROM dataset_versions WHERE "
                                  "dataset_id = ? ORDER BY version DESC LIMIT 1",
                                  {dataset_id}));
+  std::string origins = v.origins ? OriginsToText(*v.origins) : "";
   if (!latest.empty() && latest[0].Text(2) == sha) {
+    if (!origins.empty()) {  // a version recorded before origins were kept gets them
+      RETURN_IF_ERROR(ws.db().Exec(
+          "UPDATE dataset_versions SET origins_json = ? WHERE id = ? AND origins_json = ''",
+          {origins, latest[0].Int(0)}));
+    }
     ASSIGN_OR_RETURN(out, ResolveVersion(ws, {v.dataset, static_cast<int>(latest[0].Int(1))}));
     return false;
   }
@@ -83,9 +89,9 @@ Result<bool> RecordVersion(Workspace& ws, const NewVersion& v, VersionInfo& out)
   SqlValue parent = latest.empty() ? SqlValue(nullptr) : SqlValue(latest[0].Int(0));
   RETURN_IF_ERROR(ws.db().Exec(
       "INSERT INTO dataset_versions (dataset_id, version, manifest_sha, parent_id, source, format, "
-      "created_at, stats_json, issues_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "created_at, stats_json, issues_json, origins_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
       {dataset_id, version, sha, parent, v.source, v.format, now,
-       StatsToJson(ComputeStats(*v.manifest)).dump(), IssuesToJson(*v.issues).dump()}));
+       StatsToJson(ComputeStats(*v.manifest)).dump(), IssuesToJson(*v.issues).dump(), origins}));
   ASSIGN_OR_RETURN(out, ResolveVersion(ws, {v.dataset, static_cast<int>(version)}));
   return true;
 }
@@ -123,6 +129,14 @@ Result<Manifest> LoadManifest(Workspace& ws, const VersionInfo& version) {
   }
   ASSIGN_OR_RETURN(Json j, ParseJson(text, "manifest of " + version.Ref()));
   return ManifestFromJson(j);
+}
+
+Result<BoxOrigins> LoadOrigins(Workspace& ws, const VersionInfo& version) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      ws.db().Query("SELECT origins_json FROM dataset_versions WHERE id = ?", {version.id}));
+  if (rows.empty()) return BoxOrigins{};
+  return OriginsFromText(rows[0].Text(0));
 }
 
 }  // namespace detops

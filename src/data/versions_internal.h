@@ -2,6 +2,7 @@
 // Writing version rows. Internal to the data module.
 
 #include "data/data.h"
+#include "data/origins.h"
 
 namespace detops {
 
@@ -11,11 +12,16 @@ struct NewVersion {
   std::string format;
   const Manifest* manifest = nullptr;  // canonical
   const std::vector<SourceIssue>* issues = nullptr;
+  const BoxOrigins* origins = nullptr;  // optional; by manifest image index
 };
 
 // Inside a transaction: stores the manifest blob, creates the dataset when
 // new, and adds version N+1 unless the latest version has the same content.
-// Returns whether a version was added; `out` gets the new or existing one.
+// Returns whether a version was added; `out` gets the new or existing one
+// (which gets `origins` when it was recorded without them).
 Result<bool> RecordVersion(Workspace& ws, const NewVersion& v, VersionInfo& out);
+
+// The origins of a version's boxes; empty when it was recorded without.
+Result<BoxOrigins> LoadOrigins(Workspace& ws, const VersionInfo& version);
 
 }  // namespace detops

@@ -94,6 +94,34 @@ TEST_F(Versions, ChangesMakeANewVersionLinkedToItsParentAndDiffNamesThem) {
   EXPECT_EQ(ResolveVersion(*ws_, {"nope", 0}).status().code(), StatusCode::kNotFound);
 }
 
+TEST_F(Versions, ProgressReachesTheTotalWhenFilesCannotBeRead) {
+  // A corrupt image (imported, named by validation) and one that vanishes
+  // while the import runs (not imported): both count as done.
+  WriteText(src_ / "images/train/t5.jpg", "not a jpeg");
+  WriteText(src_ / "labels/train/t5.txt", "");
+  std::vector<std::pair<size_t, size_t>> calls;
+  ImportOptions o;
+  o.name = "roads";
+  o.source = src_;
+  o.threads = 1;  // images in path order: t0 is hashed before t1 is read
+  o.progress = [&](size_t done, size_t total) {
+    if (calls.empty()) fs::remove(src_ / "images/train/t1.jpg");
+    calls.push_back({done, total});
+  };
+  auto r = ImportDataset(*ws_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(calls.size(), 7u);
+  for (size_t k = 0; k < calls.size(); ++k) {
+    EXPECT_EQ(calls[k], std::make_pair(k + 1, size_t{7}));
+  }
+  EXPECT_EQ(r->images, 6);  // all but the vanished t1
+  bool named = false;
+  for (const SourceIssue& i : r->version.issues) {
+    named |= i.kind == "image_unreadable" && i.file == "images/train/t1.jpg";
+  }
+  EXPECT_TRUE(named);
+}
+
 TEST_F(Versions, ReferencesParse) {
   EXPECT_EQ(ParseDatasetRef("cars@12")->version, 12);
   EXPECT_EQ(ParseDatasetRef("cars")->version, 0);

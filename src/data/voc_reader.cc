@@ -44,13 +44,16 @@ std::map<std::string, Split> ReadImageSets(const fs::path& root) {
 struct VocObject {
   std::string name;
   Box box;
+  int line = 0;  // of its <object> element
 };
 
 // Parses one annotation; `img` gets the declared size, `objects` the boxes.
 Status ParseXml(const fs::path& xml, const std::string& rel, std::string& filename, int& width,
                 int& height, std::vector<VocObject>& objects, std::vector<SourceIssue>& issues) {
+  auto text = ReadFile(xml);
+  if (!text.ok()) return Status::IOError(rel + ": cannot read");
   pugi::xml_document doc;
-  pugi::xml_parse_result r = doc.load_file(xml.c_str());
+  pugi::xml_parse_result r = doc.load_buffer(text->data(), text->size());
   if (!r) {
     return Status::InvalidInput(rel + ": malformed XML at byte " + std::to_string(r.offset) + ": " +
                                 r.description());
@@ -83,6 +86,10 @@ Status ParseXml(const fs::path& xml, const std::string& rel, std::string& filena
     o.box.x2 = v[2];
     o.box.y2 = v[3];
     o.box.difficult = obj.child("difficult").text().as_int(0) != 0;
+    ptrdiff_t at = obj.offset_debug();
+    if (at >= 0 && static_cast<size_t>(at) <= text->size()) {
+      o.line = 1 + static_cast<int>(std::count(text->begin(), text->begin() + at, '\n'));
+    }
     objects.push_back(o);
   }
   return Status::Ok();
@@ -145,6 +152,7 @@ Result<SourceSet> ReadVoc(const fs::path& path) {
     }
     labelled_images.insert(image.lexically_normal());
     p.img.path = image;
+    p.img.label_file = rel;
     p.img.pixel_boxes = true;
     if (!s.ok()) {
       // The image is kept, unlabelled, and the report names the broken XML.
@@ -181,6 +189,7 @@ Result<SourceSet> ReadVoc(const fs::path& path) {
     for (VocObject& o : p.objects) {
       o.box.class_id = id[o.name];
       p.img.boxes.push_back(o.box);
+      p.img.box_origins.push_back(o.line);
     }
     p.img.name = RelativeName(p.img.path, image_root);
     auto it = sets.find(p.img.path.stem().string());

@@ -60,6 +60,7 @@ void ParseLabelFile(const fs::path& file, const fs::path& root, SourceImage& img
     return;
   }
   img.labelled = true;
+  img.label_file = rel;
   std::string_view all = *text;
   if (all.substr(0, 3) == "\xEF\xBB\xBF") all.remove_prefix(3);
   int line_no = 0;
@@ -120,6 +121,7 @@ void ParseLabelFile(const fs::path& file, const fs::path& root, SourceImage& img
       }
     }
     img.boxes.push_back(b);
+    img.box_origins.push_back(line_no);
   }
 }
 

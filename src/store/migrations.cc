@@ -189,6 +189,12 @@ CREATE TABLE api_tokens (
   revoked_at TEXT NOT NULL
 );
 )sql",
+    // 5: where each box of a dataset version came from (src/data: label file
+    // and line, or COCO annotation id), so that validation names it. Empty
+    // for versions recorded before.
+    R"sql(
+ALTER TABLE dataset_versions ADD COLUMN origins_json TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace
