@@ -18,10 +18,14 @@
 //   POST /v1/feedback         {"prediction_id", "boxes": [{"class", "box": [x1,y1,x2,y2]}]}
 //   GET  /v1/models           the served version and the registry's versions
 //   POST /v1/models/{name}/versions/{v}/promote   {"to", "reason", "force"}  (admin)
+//        200/409 when stored metrics decide; 202 + Location: /v1/jobs/{id}
+//        when production is re-evaluated (on the server's one job worker)
+//   GET  /v1/jobs/{id}                            a promotion job's state (admin)
 //   POST /v1/models/{name}/rollback               {"alias", "reason"}        (admin)
 //   GET  /healthz, /readyz, /metrics
-// Errors are JSON {"error": {"code", "message"}} with 400, 401, 403, 404,
-// 409, 413, 415 or 503 (with Retry-After).
+// (the table itself: ServerImpl::Routes in server.cc). Errors are JSON
+// {"error": {"code", "message"}} with 400, 401, 403, 404, 409, 413, 415 or
+// 503 (with Retry-After).
 
 #include <cstdint>
 #include <memory>
