@@ -192,9 +192,9 @@ std::vector<ExpectationInfo> ExpectationCatalog() {
       // >= min_correlation too. A 64-bit dhash alone cannot tell plain scenes
       // apart (two distinct synthetic car panels measured distance 2); the
       // thumbnail can. Measured in docs/BENCHMARKS.md (2026-12-07): no
-      // distinct pair flagged in 6,000 synthetic scenes nor in 2,647 real
-      // photos; 1,197 of 1,200 resized / re-encoded / brightened copies and
-      // the 13 closest of the cross-split copies in a Roboflow export caught.
+      // distinct pair flagged among 6,000 synthetic scenes (the dhash-only
+      // rule flagged 16), and 11 of the 22 cross-split copies found by eye
+      // in a Roboflow export caught (dhash-only: 6), no distinct pair.
       Info("no_split_leakage", S::kError,
            {{"max_hamming", 8, 0, 64}, {"min_correlation", kMinCorrelation, -1, 1}},
            "no image or near-duplicate (dhash distance <= max_hamming, thumbnail correlation >= "
