@@ -170,11 +170,12 @@ Result<EvalJobResult> RunEvalJob(Workspace& ws, const EvalJobOptions& o) {
       CaptureEnvironment(o.build.git_commit, o.build.version, o.device, TorchVersion(), o.threads);
   ASSIGN_OR_RETURN(RunInfo run, tracker->CreateRun(nr));
   fs::path plots = o.plots_dir.empty() ? ws.root() / "runs" / run.id : fs::path(o.plots_dir);
-  Status s = RecordEvaluation(*tracker, run.id, ev, plots);
-  RETURN_IF_ERROR(tracker->SetStatus(run.id, s.ok() ? RunStatus::kFinished : RunStatus::kFailed));
-  RETURN_IF_ERROR(s);
-  ASSIGN_OR_RETURN(run, tracker->GetRun(run.id));
-  return EvalJobResult{run, ev.report, ev.latency};
+  return SettleRun<EvalJobResult>(*tracker, run.id, [&]() -> Result<EvalJobResult> {
+    RETURN_IF_ERROR(RecordEvaluation(*tracker, run.id, ev, plots));
+    RETURN_IF_ERROR(tracker->SetStatus(run.id, RunStatus::kFinished));
+    ASSIGN_OR_RETURN(RunInfo done, tracker->GetRun(run.id));
+    return EvalJobResult{done, ev.report, ev.latency};
+  });
 }
 
 }  // namespace detops

@@ -29,6 +29,32 @@ Status RecordEvaluation(Tracker& tracker, const std::string& run, const SplitEva
 
 Json LatencyToJson(const LatencySummary& l);
 
+// The tag that says why a run failed (its Status, "IOError: ...").
+inline constexpr char kFailureReasonTag[] = "failure_reason";
+
+// Marks `run` failed, with `why` as its failure_reason tag. Best effort: a
+// run that cannot be written to stays as it was.
+void MarkRunFailed(Tracker& tracker, const std::string& run, const Status& why);
+
+// Runs `body`, the part of a job after its run was created, and settles the
+// run on every exit path: `body` sets finished (or killed) itself on
+// success; an error it returns, or an exception from a library that
+// escapes it (converted here to Internal), marks the run failed with the
+// reason. So no run stays "running" after its process moved on.
+template <typename T, typename Body>
+Result<T> SettleRun(Tracker& tracker, const std::string& run, Body&& body) {
+  Status failed;
+  try {
+    Result<T> r = body();
+    if (r.ok()) return r;
+    failed = r.status();
+  } catch (const std::exception& e) {
+    failed = Status::Internal(std::string("unexpected error: ") + e.what());
+  }
+  MarkRunFailed(tracker, run, failed);
+  return failed;
+}
+
 // The reference profile of a model (JSON text): image statistics, embedding
 // statistics and prediction statistics on up to `max_images` images of the
 // validation split (test, then train, when it is empty).

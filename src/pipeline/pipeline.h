@@ -56,12 +56,19 @@ struct TrainJobResult {
   LatencySummary latency;
 };
 
-// Runs or resumes (`resume_run` non-empty) a training job. Refuses a dataset
-// version whose validation failed, naming the failed expectations, unless
-// `force`; a version never validated is validated first. Progress and
-// stopping go through `ui`.
+// Runs a training job. Refuses a dataset version whose validation failed,
+// naming the failed expectations, unless `force`; a version never validated
+// is validated first. Progress and stopping go through `ui`. Intra-op
+// threads are the process's (SetProcessThreads); options.train.threads is
+// recorded with the run. Once the run exists, every exit settles it:
+// finished, killed (stopped through ui.stop; resumable), or failed with the
+// reason in its tag failure_reason.
 Result<TrainJobResult> RunTrainJob(Workspace& ws, const TrainJobOptions& options,
                                    const TrainCallbacks& ui);
+// Continues a stopped (killed or failed) train run from its checkpoint with
+// its recorded options; `threads` > 0 replaces the recorded thread count, and
+// a `build` other than the one the run started with is tagged
+// (resumed_git_commit). Settles the run as RunTrainJob does.
 Result<TrainJobResult> ResumeTrainJob(Workspace& ws, const std::string& run, const BuildInfo& build,
                                       const TrainCallbacks& ui, int threads);
 

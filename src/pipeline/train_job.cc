@@ -73,7 +73,9 @@ Result<Prepared> Prepare(Workspace& ws, const std::string& dataset, bool force) 
 }
 
 // Trains in the run's folder with metrics streamed to the tracker, then
-// stores weights and the test-split evaluation with the run.
+// stores weights and the test-split evaluation with the run, and marks it
+// finished, or killed when training was stopped. Errors are the caller's to
+// record (SettleRun).
 Result<TrainJobResult> Execute(Workspace& ws, Tracker& tracker, RunInfo run, Prepared& p,
                                const TrainOptions& options, const TrainCallbacks& ui) {
   fs::path dir = ws.root() / "runs" / run.id;
@@ -91,6 +93,7 @@ Result<TrainJobResult> Execute(Workspace& ws, Tracker& tracker, RunInfo run, Pre
   cb.on_epoch = [&](const EpochSummary& e) {
     log.Log("epoch/train_loss", e.train_loss, e.epoch);
     log.Log("epoch/seconds", e.seconds, e.epoch);
+    log.Log("epoch/planned", e.planned_epochs, e.epoch);  // re-planned under a time budget
     if (e.evaluated) {
       log.Log("val/map", e.val_map, e.epoch);
       log.Log("val/map50", e.val_map50, e.epoch);
@@ -98,11 +101,9 @@ Result<TrainJobResult> Execute(Workspace& ws, Tracker& tracker, RunInfo run, Pre
     if (ui.on_epoch) ui.on_epoch(e);
   };
   auto trained = TrainDetector(p.data, options, dir, cb);
-  RETURN_IF_ERROR(log.Flush());
-  if (!trained.ok()) {
-    (void)tracker.SetStatus(run.id, RunStatus::kFailed);
-    return trained.status();
-  }
+  const Status flushed = log.Flush();
+  if (!trained.ok()) return trained.status();
+  RETURN_IF_ERROR(flushed);
   TrainJobResult result;
   result.train = *trained;
   RETURN_IF_ERROR(
@@ -160,12 +161,12 @@ Result<TrainJobResult> RunTrainJob(Workspace& ws, const TrainJobOptions& o,
   nr.env = CaptureEnvironment(o.build.git_commit, o.build.version, options.device, TorchVersion(),
                               options.threads);
   ASSIGN_OR_RETURN(RunInfo run, tracker->CreateRun(nr));
-  return Execute(ws, *tracker, run, p, options, ui);
+  return SettleRun<TrainJobResult>(*tracker, run.id,
+                                   [&] { return Execute(ws, *tracker, run, p, options, ui); });
 }
 
 Result<TrainJobResult> ResumeTrainJob(Workspace& ws, const std::string& ref, const BuildInfo& build,
                                       const TrainCallbacks& ui, int threads) {
-  (void)build;
   ASSIGN_OR_RETURN(auto tracker, Tracker::Open(ws));
   ASSIGN_OR_RETURN(RunInfo run, tracker->GetRun(ref));
   if (run.kind != "train") return Status::InvalidInput(run.id + " is not a training run");
@@ -184,8 +185,14 @@ Result<TrainJobResult> ResumeTrainJob(Workspace& ws, const std::string& ref, con
   bool forced = run.tags.count("forced") > 0;
   ASSIGN_OR_RETURN(Prepared p, Prepare(ws, run.dataset_version, forced));
   RETURN_IF_ERROR(tracker->SetStatus(run.id, RunStatus::kRunning));
-  RETURN_IF_ERROR(tracker->SetTags(run.id, {{"resumed", "true"}}));
-  return Execute(ws, *tracker, run, p, options, ui);
+  std::map<std::string, std::string> tags = {{"resumed", "true"}};
+  // The run's environment names the build it started with; a resume by
+  // another build says so.
+  if (build.git_commit != run.env.git_commit) tags["resumed_git_commit"] = build.git_commit;
+  return SettleRun<TrainJobResult>(*tracker, run.id, [&]() -> Result<TrainJobResult> {
+    RETURN_IF_ERROR(tracker->SetTags(run.id, tags));
+    return Execute(ws, *tracker, run, p, options, ui);
+  });
 }
 
 }  // namespace detops
