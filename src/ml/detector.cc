@@ -57,6 +57,8 @@ class TorchDetector final : public Detector {
       return ml::Infer(net_, config_, device_, grid_, images, options, embeddings, dtype_);
     } catch (const c10::Error& e) {
       return Status::Internal(std::string("inference failed: ") + e.what_without_backtrace());
+    } catch (const std::exception& e) {  // OpenCV's letterbox, allocation
+      return Status::Internal(std::string("inference failed: ") + e.what());
     }
   }
 
@@ -122,13 +124,20 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& we
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
   ASSIGN_OR_RETURN(std::string precision, ResolvePrecision(options.precision, options.device));
   ASSIGN_OR_RETURN(ModelConfig config, ml::ReadConfig(weights));
-  ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});
-  ASSIGN_OR_RETURN(auto counts, ml::LoadWeightsInto(weights, net));
-  if (counts.second > 0) {
-    return Status::Corruption(weights.string() + ": " + std::to_string(counts.second) +
-                              " tensors do not match the model its config describes");
+  try {
+    ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});
+    ASSIGN_OR_RETURN(auto counts, ml::LoadWeightsInto(weights, net));
+    if (counts.second > 0) {
+      return Status::Corruption(weights.string() + ": " + std::to_string(counts.second) +
+                                " tensors do not match the model its config describes");
+    }
+    return std::unique_ptr<Detector>(new TorchDetector(config, net, device, precision));
+  } catch (const c10::Error& e) {
+    return Status::Internal(weights.string() +
+                            ": cannot load the model: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::Internal(weights.string() + ": cannot load the model: " + e.what());
   }
-  return std::unique_ptr<Detector>(new TorchDetector(config, net, device, precision));
 }
 
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn) {

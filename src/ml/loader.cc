@@ -4,7 +4,6 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
-#include <thread>
 
 namespace detops::ml {
 
@@ -21,10 +20,10 @@ Loader::Loader(const std::vector<TrainSample>& samples, AugmentOptions augment, 
                uint64_t seed, size_t cache_bytes)
     : samples_(samples),
       augment_(augment),
-      threads_(std::max(1, threads)),
       seed_(seed),
       cache_bytes_(cache_bytes),
-      cache_(samples.size()) {}
+      cache_(samples.size()),
+      pool_(threads > 0 ? std::make_unique<ThreadPool>(threads) : nullptr) {}
 
 std::vector<size_t> Loader::Order(int epoch, bool shuffle) const {
   std::vector<size_t> order(samples_.size());
@@ -64,24 +63,43 @@ cv::Mat Loader::Image(size_t i) {
   return img;
 }
 
-std::vector<Example> Loader::Build(int epoch, const std::vector<size_t>& order, size_t first,
-                                   size_t count, bool mosaic) {
+Result<std::vector<Example>> Loader::Build(int epoch, const std::vector<size_t>& order,
+                                           size_t first, size_t count, bool mosaic) {
   std::vector<Example> out(count);
   AugmentOptions o = augment_;
   if (!mosaic) o.mosaic = 0;
   ImageSource source = [this](size_t i) { return Image(i); };
-  auto work = [&](size_t t) {
-    for (size_t k = t; k < count; k += static_cast<size_t>(threads_)) {
-      size_t pos = first + k;
-      uint64_t s = Mix(seed_ ^ Mix((static_cast<uint64_t>(epoch) << 32) ^ pos));
+  auto make = [&](size_t k) -> Status {
+    const size_t pos = first + k;
+    const uint64_t s = Mix(seed_ ^ Mix((static_cast<uint64_t>(epoch) << 32) ^ pos));
+    try {
       out[k] = MakeExample(samples_, order[pos], source, o, s);
+    } catch (const cv::Exception& e) {
+      return Status::Internal(samples_[order[pos]].path.string() +
+                              ": augmentation failed: " + e.what());
+    } catch (const std::exception& e) {
+      return Status::Internal(samples_[order[pos]].path.string() +
+                              ": augmentation failed: " + e.what());
     }
+    return Status::Ok();
   };
-  std::vector<std::thread> pool;
-  for (int t = 1; t < threads_; ++t) pool.emplace_back(work, static_cast<size_t>(t));
-  work(0);
-  for (auto& th : pool) th.join();
+  ParallelForOptions po;
+  po.threads = 1;
+  po.pool = pool_.get();
+  RETURN_IF_ERROR(ParallelFor(count, make, po));
   return out;
+}
+
+std::future<Result<std::vector<Example>>> Loader::BuildAsync(int epoch, std::vector<size_t> order,
+                                                             size_t first, size_t count,
+                                                             bool mosaic) {
+  assert(pool_ && "BuildAsync needs a loader with workers");
+  auto promise = std::make_shared<std::promise<Result<std::vector<Example>>>>();
+  auto future = promise->get_future();
+  pool_->Submit([this, promise, epoch, order = std::move(order), first, count, mosaic] {
+    promise->set_value(Build(epoch, order, first, count, mosaic));
+  });
+  return future;
 }
 
 }  // namespace detops::ml

@@ -26,9 +26,17 @@ struct ModelConfig {
   std::vector<std::string> classes;
 };
 
+// Epochs when neither an epoch count nor a time budget says otherwise.
+inline constexpr int kDefaultEpochs = 50;
+// The most epochs a time budget plans.
+inline constexpr int kMaxEpochs = 100000;
+
 struct TrainOptions {
   std::string variant = "n";
-  int epochs = 50;
+  // With max_minutes, the most epochs the budget may plan; 0 there: as many
+  // as fit the budget (Ultralytics' `time`: the budget, not a count, sets
+  // the schedule). 0 needs max_minutes.
+  int epochs = kDefaultEpochs;
   int imgsz = 320;
   // 16. Batch 8 learnt faster while runs were short (car, 10 minutes, 80
   // epochs: test mAP50 0.753 against 0.714), but once the fused kernels
@@ -52,9 +60,13 @@ struct TrainOptions {
   // early epochs seldom hold the best weights and validation costs ~10 %
   // of an epoch of the n model here.
   int eval_every = 0;
-  int close_mosaic = 3;    // no mosaic in the last N epochs
-  double max_minutes = 0;  // fit the epochs to this wall time (re-planned each
-                           // epoch; may overrun by one epoch); 0: no limit
+  int close_mosaic = 3;  // no mosaic in the last N epochs
+  // Fit the schedule (epochs, the learning rate's cosine, closing mosaic) to
+  // this wall time, resumes included: re-planned after every epoch from the
+  // epochs' measured times, down when time runs short and up to `epochs`
+  // (or without limit when epochs is 0) when it allows; may overrun by one
+  // epoch. 0: no budget, `epochs` epochs.
+  double max_minutes = 0;
   uint64_t seed = 0;
   // The intra-op threads the run is meant for: recorded with the run and
   // read from a recipe; the process applies it (SetProcessThreads), not
@@ -89,6 +101,7 @@ struct TrainProgress {
 
 struct EpochSummary {
   int epoch = 0;
+  int planned_epochs = 0;  // the plan after this epoch (a time budget re-plans it)
   double train_loss = 0;
   bool evaluated = false;
   double val_map = 0, val_map50 = 0;
@@ -110,6 +123,7 @@ struct TrainResult {
   bool completed = false;  // false: stopped (signal, time budget) and resumable
   bool early_stopped = false;
   int epochs_done = 0;
+  int planned_epochs = 0;  // the plan when training ended (a time budget re-plans it)
   double best_map = 0, best_map50 = 0;
   int best_epoch = 0;
   std::filesystem::path best_weights, last_weights, checkpoint;

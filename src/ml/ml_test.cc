@@ -183,6 +183,85 @@ TEST(Train, TimeBudgetFitsTheEpochsToTheTimeLeft) {
   EXPECT_GE(total + longest, 6.0 * 0.8) << "stopped early: " << r->epochs_done << " epochs";
 }
 
+// --minutes without an epoch count (epochs 0): the budget sets the
+// schedule, re-planned up as the measured epochs allow, well past the old
+// default of 50 epochs that a budget used to be capped at. A count caps it.
+TEST(Train, TimeBudgetWithoutAnEpochCountPlansAsManyEpochsAsFit) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 4);
+  data.val.clear();  // one step and no validation per epoch: many fit
+  TrainOptions o = Tiny();
+  o.imgsz = 64;
+  o.batch = 4;
+  o.epochs = 0;
+  o.max_minutes = 0.3;  // 18 s
+  double total = 0, longest = 0;
+  int most_planned = 0;
+  TrainCallbacks cb;
+  cb.on_epoch = [&](const EpochSummary& e) {
+    total += e.seconds;
+    longest = std::max(longest, e.seconds);
+    most_planned = std::max(most_planned, e.planned_epochs);
+  };
+  auto r = TrainDetector(data, o, dir / "fill", cb);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->completed);
+  EXPECT_EQ(r->planned_epochs, r->epochs_done);
+  EXPECT_GT(r->epochs_done, kDefaultEpochs) << "longest epoch " << longest << " s";
+  EXPECT_GE(total + longest, 18.0 * 0.8) << "stopped early: " << r->epochs_done << " epochs";
+  EXPECT_LE(total, 18.0 + longest + 1.0);
+
+  // The same budget with a count: the count caps the plan.
+  o.epochs = 5;
+  int capped_plan = 0;
+  TrainCallbacks cb2;
+  cb2.on_epoch = [&](const EpochSummary& e) {
+    capped_plan = std::max(capped_plan, e.planned_epochs);
+  };
+  auto capped = TrainDetector(data, o, dir / "capped", cb2);
+  ASSERT_TRUE(capped.ok()) << capped.status().ToString();
+  EXPECT_EQ(capped->epochs_done, 5);
+  EXPECT_EQ(capped_plan, 5);
+}
+
+// A checkpoint whose state has the wrong types, or that is not a LibTorch
+// archive at all, is a Corruption naming the file, not an exception.
+TEST(Train, CorruptCheckpointIsAnErrorNamingTheFile) {
+  TempDir dir;
+  TrainData data = SquareSet(dir.path(), 10);
+  TrainOptions o = Tiny();
+  std::atomic<bool> stop{false};
+  TrainCallbacks cb;
+  cb.stop = &stop;
+  cb.on_epoch = [&](const EpochSummary&) { stop = true; };
+  auto part = TrainDetector(data, o, dir / "run", cb);
+  ASSERT_TRUE(part.ok()) << part.status().ToString();
+  ASSERT_FALSE(part->completed);
+  const fs::path path = dir / "run/checkpoint.pt";
+  {
+    torch::serialize::InputArchive in;
+    in.load_from(path.string());
+    c10::IValue config, options;
+    ASSERT_TRUE(in.try_read("config", config));
+    ASSERT_TRUE(in.try_read("options", options));
+    torch::serialize::OutputArchive out;
+    out.write("checkpoint", c10::IValue(int64_t{1}));
+    out.write("config", config);
+    out.write("options", options);
+    out.write("state", c10::IValue(std::string(R"({"epoch": "one", "step": 0})")));
+    out.save_to(path.string());
+  }
+  auto typed = TrainDetector(data, o, dir / "run", {});
+  EXPECT_EQ(typed.status().code(), StatusCode::kCorruption) << typed.status().ToString();
+  EXPECT_NE(typed.status().message().find("checkpoint.pt"), std::string::npos);
+
+  testing::WriteText(path, "torn");
+  auto torn = TrainDetector(data, o, dir / "run", {});
+  EXPECT_FALSE(torn.ok());
+  EXPECT_NE(torn.status().message().find("checkpoint.pt"), std::string::npos)
+      << torn.status().ToString();
+}
+
 TEST(Train, LearnsToFindTheSquare) {
   TempDir dir;
   TrainData data = SquareSet(dir.path(), 30);
@@ -262,6 +341,9 @@ TEST(Train, RefusesBadOptions) {
   EXPECT_EQ(TrainDetector(data, o, dir / "r", {}).status().code(), StatusCode::kInvalidInput);
   o = Tiny();
   o.variant = "xl";
+  EXPECT_EQ(TrainDetector(data, o, dir / "r", {}).status().code(), StatusCode::kInvalidInput);
+  o = Tiny();
+  o.epochs = 0;  // as many as fit: needs a time budget
   EXPECT_EQ(TrainDetector(data, o, dir / "r", {}).status().code(), StatusCode::kInvalidInput);
   TrainData empty;
   empty.classes = {"a"};

@@ -67,6 +67,37 @@ bool ValidatesAfter(int epoch, int planned, int every) {
   return epoch % 4 == 0 || 4 * epoch > 3 * planned;
 }
 
+// The most epochs in all (between `done` and `cap`) that fit in `left_s`
+// seconds: `done` epochs have trained (the last one's validation, when the
+// plan asks for it, still to come), each further epoch trains in `epoch_s`
+// and each validation that the plan asks for (ValidatesAfter) takes `val_s`.
+int FitEpochs(int done, double left_s, double epoch_s, double val_s, int every, int cap) {
+  auto cost = [&](int planned) {
+    double c = 0;
+    for (int e = done; e <= planned; ++e) {
+      if (e > done) c += epoch_s;
+      if (ValidatesAfter(e, planned, every)) c += val_s;
+    }
+    return c;
+  };
+  epoch_s = std::max(epoch_s, 1e-3);
+  int lo = done;
+  int hi = static_cast<int>(std::min<double>(cap, done + std::max(0.0, left_s) / epoch_s + 1));
+  while (lo < hi) {  // the cost grows with the plan: bisect for the largest that fits
+    const int mid = lo + (hi - lo + 1) / 2;
+    if (cost(mid) <= left_s) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
 // The EMA's decay at update `updates`: ramped in, so that early weights,
 // far from trained, leave it quickly.
 double EmaDecay(double decay, int64_t updates) {
@@ -170,8 +201,8 @@ class Trainer {
         net_(NetConfig{o.variant, static_cast<int>(data.classes.size())}),
         ema_(NetConfig{o.variant, static_cast<int>(data.classes.size())}),
         grid_(MakeGrid(o.imgsz, device)),
-        train_loader_(data.train, o.augment, o.loader_threads, o.seed),
-        val_loader_(data.val, AugmentOptions{.imgsz = o.imgsz, .augment = false}, 1, o.seed) {}
+        train_loader_(data.train, o.augment, std::max(1, o.loader_threads), o.seed),
+        val_loader_(data.val, AugmentOptions{.imgsz = o.imgsz, .augment = false}, 0, o.seed) {}
 
   Result<TrainResult> Run();
 
@@ -180,6 +211,21 @@ class Trainer {
   Status SaveCheckpoint();
   Status LoadCheckpoint(const fs::path& path);
   void MakeOptimizer();
+  // The steps of `epoch` from st_.step on, the next batch built on the
+  // loader's workers while this one trains; the sum of their losses. Sets
+  // *stopped when asked to stop (st_.step says where).
+  Result<double> TrainSteps(int epoch, Clock::time_point epoch_start, bool* stopped);
+  void ReportStep(int epoch, int64_t step, double lr, const LossOutput& loss, int64_t images,
+                  Clock::time_point epoch_start);
+  // Fits st_.planned_epochs to the time budget after `epoch` trained in
+  // `train_s` seconds.
+  void Replan(int epoch, double train_s);
+  // Validates after `epoch` when the plan says so, keeping best.pt; the
+  // seconds it took (0 when it did not run).
+  Result<double> ValidateEpoch(int epoch, EpochSummary& sum);
+  // Books the epoch's time, writes last.pt and the checkpoint, reports it.
+  Status EndEpoch(const EpochSummary& sum, double val_s);
+  Result<TrainResult> Finish(bool stopped);
 
   const TrainData& data_;
   TrainOptions o_;
@@ -193,6 +239,9 @@ class Trainer {
   std::unique_ptr<FusedAdamW> opt_;
   State st_;
   TrainResult result_;
+  int batch_ = 0;
+  int64_t steps_ = 0;             // per epoch: the ragged last batch is dropped
+  bool first_epoch_here_ = true;  // decodes and caches every image
 };
 
 void Trainer::MakeOptimizer() { opt_ = std::make_unique<FusedAdamW>(net_, ema_, o_.weight_decay); }
@@ -216,7 +265,11 @@ Status Trainer::Init() {
     for (size_t i = 0; i < ep.size(); ++i) ep[i].copy_(np[i]);
   }
   MakeOptimizer();
-  st_.planned_epochs = o_.epochs;
+  // Without an epoch count, the first plan is the default's, until the
+  // first epoch's time tells how many fit.
+  st_.planned_epochs = o_.epochs > 0 ? o_.epochs : kDefaultEpochs;
+  batch_ = static_cast<int>(std::min<size_t>(o_.batch, data_.train.size()));
+  steps_ = static_cast<int64_t>(data_.train.size() / batch_);
   fs::path ckpt = dir_ / "checkpoint.pt";
   if (fs::exists(ckpt, ec)) RETURN_IF_ERROR(LoadCheckpoint(ckpt));
   result_.parameters = CountParameters(net_);
@@ -264,162 +317,183 @@ Status Trainer::LoadCheckpoint(const fs::path& path) {
     return Status::InvalidInput(path.string() + ": cannot resume with different options: was " +
                                 saved.dump() + ", now " + now.dump());
   }
-  a->read("state", v);
+  if (!a->try_read("state", v) || !v.isString()) {
+    return Status::Corruption(path.string() + ": checkpoint has no training state");
+  }
   ASSIGN_OR_RETURN(Json s, ParseJson(v.toStringRef(), path.string()));
-  st_.epoch = s["epoch"];
-  st_.step = s["step"];
-  st_.global_step = s["global_step"];
-  st_.ema_updates = s["ema_updates"];
-  st_.best_map = s["best_map"];
-  st_.best_map50 = s["best_map50"];
-  st_.best_epoch = s["best_epoch"];
-  st_.bad_epochs = s["bad_epochs"];
-  st_.planned_epochs = s["planned_epochs"];
-  st_.elapsed_s = s.value("elapsed_s", 0.0);
-  st_.steady_s = s.value("steady_s", 0.0);
-  st_.steady_epochs = s.value("steady_epochs", 0);
-  st_.last_val_s = s.value("last_val_s", 0.0);
+  try {
+    st_.epoch = s.at("epoch");
+    st_.step = s.at("step");
+    st_.global_step = s.at("global_step");
+    st_.ema_updates = s.at("ema_updates");
+    st_.best_map = s.at("best_map");
+    st_.best_map50 = s.at("best_map50");
+    st_.best_epoch = s.at("best_epoch");
+    st_.bad_epochs = s.at("bad_epochs");
+    st_.planned_epochs = s.at("planned_epochs");
+    st_.elapsed_s = s.value("elapsed_s", 0.0);
+    st_.steady_s = s.value("steady_s", 0.0);
+    st_.steady_epochs = s.value("steady_epochs", 0);
+    st_.last_val_s = s.value("last_val_s", 0.0);
+  } catch (const Json::exception& e) {
+    return Status::Corruption(path.string() + ": training state: " + e.what());
+  }
   auto loaded = ReadState(*a, "", net_);
   auto loaded_ema = ReadState(*a, "ema/", ema_);
   if (loaded.second > 0 || loaded_ema.second > 0) {
     return Status::Corruption(path.string() + ": checkpoint does not match the model");
   }
   torch::serialize::InputArchive oa;
-  a->read("optimizer", oa);
+  if (!a->try_read("optimizer", oa)) {
+    return Status::Corruption(path.string() + ": checkpoint has no optimizer state");
+  }
   return opt_->Load(oa);
 }
 
 Result<TrainResult> Trainer::Run() {
   RETURN_IF_ERROR(Init());
-  const int s = o_.imgsz;
-  const size_t n = data_.train.size();
-  const int batch = static_cast<int>(std::min<size_t>(o_.batch, n));
-  const int64_t steps = static_cast<int64_t>(n / batch);  // drop the ragged last batch
-  bool stopped = false;
-  bool first_epoch_here = true;  // decodes and caches every image
   net_->train();
   ema_->eval();
+  bool stopped = false;
   while (st_.epoch < st_.planned_epochs && !stopped) {
     const int epoch = st_.epoch + 1;
-    auto epoch_start = Clock::now();
-    bool mosaic = epoch <= st_.planned_epochs - o_.close_mosaic;
-    std::vector<size_t> order = train_loader_.Order(epoch, true);
-    double loss_sum = 0;
-    int64_t images_seen = 0;
-    auto build = [&](int64_t step) {
-      return train_loader_.Build(epoch, order, static_cast<size_t>(step * batch), batch, mosaic);
-    };
-    std::future<std::vector<Example>> next =
-        std::async(std::launch::async, build, static_cast<int64_t>(st_.step));
-    for (int64_t step = st_.step; step < steps; ++step) {
-      std::vector<Example> examples = next.get();
-      if (step + 1 < steps) next = std::async(std::launch::async, build, step + 1);
-      double lr = LearningRate(o_, st_.global_step, steps, st_.planned_epochs);
-      HeadOutput out = TrainForward(net_, ToTensor(examples, s, device_), o_.precision == "bf16");
-      LossOutput loss =
-          ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight, o_.inside_box_weight);
-      opt_->ZeroGrad();
-      loss.total.backward();
-      opt_->ClipGradNorm(o_.grad_clip);
-      opt_->Step(lr, EmaDecay(o_.ema_decay, ++st_.ema_updates));
-      ++st_.global_step;
-      st_.step = static_cast<int>(step + 1);
-      loss_sum += loss.total.item<double>();
-      images_seen += batch;
-      if (cb_.on_step) {
-        double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-        TrainProgress p;
-        p.epoch = epoch;
-        p.epochs = st_.planned_epochs;
-        p.step = static_cast<int>(step + 1);
-        p.steps = static_cast<int>(steps);
-        p.global_step = st_.global_step;
-        p.loss = loss.total.item<double>();
-        p.box_loss = loss.box;
-        p.cls_loss = loss.cls;
-        p.lr = lr;
-        p.images_per_s = images_seen / std::max(secs, 1e-9);
-        double remaining_steps =
-            (steps - step - 1) + static_cast<double>(st_.planned_epochs - epoch) * steps;
-        p.eta_s = remaining_steps * batch / std::max(p.images_per_s, 1e-9);
-        cb_.on_step(p);
-      }
-      if (cb_.stop && cb_.stop->load()) {
-        stopped = true;
-        if (step + 1 < steps) next.wait();
-        break;
-      }
-    }
-    if (stopped && st_.step < steps) break;  // mid-epoch: the checkpoint below resumes here
+    const auto epoch_start = Clock::now();
+    ASSIGN_OR_RETURN(const double loss_sum, TrainSteps(epoch, epoch_start, &stopped));
+    if (stopped && st_.step < steps_) break;  // mid-epoch: the checkpoint below resumes here
     st_.epoch = epoch;
     st_.step = 0;
+    if (o_.max_minutes > 0) Replan(epoch, Seconds(epoch_start));
     EpochSummary sum;
     sum.epoch = epoch;
-    sum.train_loss = loss_sum / std::max<int64_t>(1, steps);
-    // A time budget: after every epoch the plan is fitted to the time left
-    // (Ultralytics' `time` does the same), so that a slow first epoch, which
-    // also decodes every image, does not shrink the whole run.
-    if (o_.max_minutes > 0) {
-      const double train_s = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      const double val_s = data_.val.empty()    ? 0
-                           : st_.last_val_s > 0 ? st_.last_val_s
-                                                : 0.1 * train_s;
-      // Epochs from now on are costed with validation: with the automatic
-      // cadence every epoch validates by the end, so the plan is short early
-      // on and grows as the budget proves to allow it.
-      const double val_share = o_.eval_every > 1 ? 1.0 / o_.eval_every : 1.0;
-      const double per_epoch =
-          (st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s) + val_s * val_share;
-      const double left = o_.max_minutes * 60 - (st_.elapsed_s + train_s + val_s);
-      const int fit = epoch + std::max(0, static_cast<int>(left / std::max(per_epoch, 1e-3)));
-      // An epoch that ran as the last ends the run; one that ran as not the
-      // last is followed by at least one more, which runs as the last. So the
-      // schedule (cosine, closing mosaic) always completes, at the price of
-      // overrunning by up to one epoch when the machine slows down mid-run.
-      const bool ran_as_last = st_.planned_epochs <= epoch;
-      st_.planned_epochs =
-          ran_as_last ? epoch : std::clamp(fit, std::min(epoch + 1, o_.epochs), o_.epochs);
-    }
-    double val_s = 0;
-    if (!data_.val.empty() && ValidatesAfter(epoch, st_.planned_epochs, o_.eval_every)) {
-      auto val_start = Clock::now();
-      auto [map, map50] = Validate(ema_, config_, device_, grid_, val_loader_, data_.val, batch);
-      val_s = std::chrono::duration<double>(Clock::now() - val_start).count();
-      st_.last_val_s = val_s;
-      sum.evaluated = true;
-      sum.val_map = map;
-      sum.val_map50 = map50;
-      if (map > st_.best_map) {
-        st_.best_map = map;
-        st_.best_map50 = map50;
-        st_.best_epoch = epoch;
-        st_.bad_epochs = 0;
-        RETURN_IF_ERROR(SaveWeights(dir_ / "best.pt", config_, ema_));
-      } else {
-        st_.bad_epochs = epoch - st_.best_epoch;
-      }
-    }
-    sum.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    st_.elapsed_s += sum.seconds;
-    if (!first_epoch_here) {
-      st_.steady_s += sum.seconds - val_s;  // training only: validation is costed apart
-      ++st_.steady_epochs;
-    }
-    first_epoch_here = false;
-    RETURN_IF_ERROR(SaveWeights(dir_ / "last.pt", config_, ema_));
-    RETURN_IF_ERROR(SaveCheckpoint());
-    if (cb_.on_epoch) cb_.on_epoch(sum);
+    sum.train_loss = loss_sum / std::max<int64_t>(1, steps_);
+    ASSIGN_OR_RETURN(const double val_s, ValidateEpoch(epoch, sum));
+    sum.seconds = Seconds(epoch_start);
+    sum.planned_epochs = st_.planned_epochs;
+    RETURN_IF_ERROR(EndEpoch(sum, val_s));
     if (o_.patience > 0 && st_.bad_epochs >= o_.patience) {
       result_.early_stopped = true;
       break;
     }
   }
   if (stopped) RETURN_IF_ERROR(SaveCheckpoint());
+  return Finish(stopped);
+}
+
+Result<double> Trainer::TrainSteps(int epoch, Clock::time_point epoch_start, bool* stopped) {
+  const bool mosaic = epoch <= st_.planned_epochs - o_.close_mosaic;
+  const std::vector<size_t> order = train_loader_.Order(epoch, true);
+  auto build = [&](int64_t step) {
+    return train_loader_.BuildAsync(epoch, order, static_cast<size_t>(step * batch_),
+                                    static_cast<size_t>(batch_), mosaic);
+  };
+  double loss_sum = 0;
+  int64_t images = 0;
+  std::future<Result<std::vector<Example>>> next;
+  if (st_.step < steps_) next = build(st_.step);
+  for (int64_t step = st_.step; step < steps_; ++step) {
+    ASSIGN_OR_RETURN(std::vector<Example> examples, next.get());
+    if (step + 1 < steps_) next = build(step + 1);
+    const double lr = LearningRate(o_, st_.global_step, steps_, st_.planned_epochs);
+    HeadOutput out =
+        TrainForward(net_, ToTensor(examples, o_.imgsz, device_), o_.precision == "bf16");
+    LossOutput loss =
+        ComputeLoss(out, grid_, Targets(examples, device_), o_.box_weight, o_.inside_box_weight);
+    opt_->ZeroGrad();
+    loss.total.backward();
+    opt_->ClipGradNorm(o_.grad_clip);
+    opt_->Step(lr, EmaDecay(o_.ema_decay, ++st_.ema_updates));
+    ++st_.global_step;
+    st_.step = static_cast<int>(step + 1);
+    loss_sum += loss.total.item<double>();
+    images += batch_;
+    if (cb_.on_step) ReportStep(epoch, step, lr, loss, images, epoch_start);
+    if (cb_.stop && cb_.stop->load()) {
+      *stopped = true;
+      break;  // a batch still being built is dropped; the loader finishes it
+    }
+  }
+  return loss_sum;
+}
+
+void Trainer::ReportStep(int epoch, int64_t step, double lr, const LossOutput& loss, int64_t images,
+                         Clock::time_point epoch_start) {
+  TrainProgress p;
+  p.epoch = epoch;
+  p.epochs = st_.planned_epochs;
+  p.step = static_cast<int>(step + 1);
+  p.steps = static_cast<int>(steps_);
+  p.global_step = st_.global_step;
+  p.loss = loss.total.item<double>();
+  p.box_loss = loss.box;
+  p.cls_loss = loss.cls;
+  p.lr = lr;
+  p.images_per_s = images / std::max(Seconds(epoch_start), 1e-9);
+  const double remaining_steps =
+      (steps_ - step - 1) + static_cast<double>(st_.planned_epochs - epoch) * steps_;
+  p.eta_s = remaining_steps * batch_ / std::max(p.images_per_s, 1e-9);
+  cb_.on_step(p);
+}
+
+// After every epoch the plan is fitted to the time left (Ultralytics' `time`
+// does the same), so that a slow first epoch, which also decodes every
+// image, does not shrink the whole run, and the learning rate's cosine and
+// the closing of mosaic end with the budget. Up to o_.epochs when given;
+// without it (0), as many as fit.
+void Trainer::Replan(int epoch, double train_s) {
+  const double val_s = data_.val.empty() ? 0 : st_.last_val_s > 0 ? st_.last_val_s : 0.1 * train_s;
+  const double epoch_s = st_.steady_epochs > 0 ? st_.steady_s / st_.steady_epochs : train_s;
+  const double left = o_.max_minutes * 60 - (st_.elapsed_s + train_s);
+  const int cap = o_.epochs > 0 ? o_.epochs : kMaxEpochs;
+  const int fit = FitEpochs(epoch, left, epoch_s, val_s, o_.eval_every, cap);
+  // An epoch that ran as the last ends the run; one that ran as not the
+  // last is followed by at least one more, which runs as the last. So the
+  // schedule (cosine, closing mosaic) always completes, at the price of
+  // overrunning by up to one epoch when the machine slows down mid-run.
+  const bool ran_as_last = st_.planned_epochs <= epoch;
+  st_.planned_epochs = ran_as_last ? epoch : std::clamp(fit, std::min(epoch + 1, cap), cap);
+}
+
+Result<double> Trainer::ValidateEpoch(int epoch, EpochSummary& sum) {
+  if (data_.val.empty() || !ValidatesAfter(epoch, st_.planned_epochs, o_.eval_every)) return 0.0;
+  const auto start = Clock::now();
+  auto [map, map50] = Validate(ema_, config_, device_, grid_, val_loader_, data_.val, batch_);
+  const double val_s = Seconds(start);
+  st_.last_val_s = val_s;
+  sum.evaluated = true;
+  sum.val_map = map;
+  sum.val_map50 = map50;
+  if (map > st_.best_map) {
+    st_.best_map = map;
+    st_.best_map50 = map50;
+    st_.best_epoch = epoch;
+    st_.bad_epochs = 0;
+    RETURN_IF_ERROR(SaveWeights(dir_ / "best.pt", config_, ema_));
+  } else {
+    st_.bad_epochs = epoch - st_.best_epoch;
+  }
+  return val_s;
+}
+
+Status Trainer::EndEpoch(const EpochSummary& sum, double val_s) {
+  st_.elapsed_s += sum.seconds;
+  if (!first_epoch_here_) {
+    st_.steady_s += sum.seconds - val_s;  // training only: validation is costed apart
+    ++st_.steady_epochs;
+  }
+  first_epoch_here_ = false;
+  RETURN_IF_ERROR(SaveWeights(dir_ / "last.pt", config_, ema_));
+  RETURN_IF_ERROR(SaveCheckpoint());
+  if (cb_.on_epoch) cb_.on_epoch(sum);
+  return Status::Ok();
+}
+
+Result<TrainResult> Trainer::Finish(bool stopped) {
   if (data_.val.empty() && !fs::exists(dir_ / "best.pt")) {
     RETURN_IF_ERROR(SaveWeights(dir_ / "best.pt", config_, ema_));
   }
   result_.completed = !stopped;
   result_.epochs_done = st_.epoch;
+  result_.planned_epochs = st_.planned_epochs;
   result_.best_map = std::max(0.0, st_.best_map);
   result_.best_map50 = st_.best_map50;
   result_.best_epoch = st_.best_epoch;
@@ -444,23 +518,28 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
   if (options.variant != "n" && options.variant != "s") {
     return Status::InvalidInput("--model must be n or s; got '" + options.variant + "'");
   }
-  if (options.batch < 1 || options.epochs < 1) {
-    return Status::InvalidInput("--batch and --epochs must be at least 1");
+  if (options.batch < 1) return Status::InvalidInput("--batch must be at least 1");
+  if (options.epochs < 0 || (options.epochs == 0 && options.max_minutes <= 0)) {
+    return Status::InvalidInput("--epochs must be at least 1 (0, as many as fit, needs --minutes)");
   }
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
   TrainOptions o = options;
   ASSIGN_OR_RETURN(o.precision, ResolvePrecision(o.precision, o.device));
   o.augment.imgsz = o.imgsz;
-  // Seed before the networks are built: their initial weights come from
-  // LibTorch's global generator.
-  torch::manual_seed(o.seed);
   try {
+    // Seed before the networks are built: their initial weights come from
+    // LibTorch's global generator.
+    torch::manual_seed(o.seed);
     ml::Trainer trainer(data, o, run_dir, callbacks, device);
     return trainer.Run();
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("training failed: ") + e.what_without_backtrace());
   } catch (const cv::Exception& e) {
     return Status::Internal(std::string("training failed in image processing: ") + e.what());
+  } catch (const Json::exception& e) {
+    return Status::Internal(std::string("training failed reading its state: ") + e.what());
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("training failed: ") + e.what());
   }
 }
 
