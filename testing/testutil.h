@@ -24,6 +24,10 @@ class TempDir {
 // Writes `text` to `path`, creating parent folders.
 void WriteText(const std::filesystem::path& path, const std::string& text);
 
+// `jpeg` (a JPEG file's bytes) with an EXIF APP1 segment saying
+// `orientation` (1..8; 6: rotate 90° clockwise to display) after its SOI.
+std::string WithExifOrientation(const std::string& jpeg, int orientation);
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;  // stdout, and stderr too unless it was left out

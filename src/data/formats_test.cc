@@ -178,19 +178,7 @@ std::string JpegWithOrientation(int w, int h, int orientation) {
   cv::Mat m(h, w, CV_8UC3, cv::Scalar(10, 200, 30));
   std::vector<unsigned char> jpg;
   cv::imencode(".jpg", m, jpg);
-  // APP1: "Exif\0\0" + little-endian TIFF header + IFD0 with one entry.
-  std::string tiff = std::string("II*\0", 4) + std::string("\x08\0\0\0", 4) +
-                     std::string("\x01\0", 2) +                    // one entry
-                     std::string("\x12\x01\x03\0\x01\0\0\0", 8) +  // 0x0112 SHORT count 1
-                     std::string(1, static_cast<char>(orientation)) + std::string(3, '\0') +
-                     std::string(4, '\0');  // next IFD
-  std::string payload = std::string("Exif\0\0", 6) + tiff;
-  size_t len = payload.size() + 2;
-  std::string app1 = std::string("\xFF\xE1", 2) + static_cast<char>(len >> 8) +
-                     static_cast<char>(len & 0xFF) + payload;
-  std::string out(jpg.begin(), jpg.end());
-  out.insert(2, app1);
-  return out;
+  return testing::WithExifOrientation(std::string(jpg.begin(), jpg.end()), orientation);
 }
 
 TEST_F(Formats, ExifOrientationGivesTheDisplayedSize) {

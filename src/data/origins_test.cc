@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -32,17 +31,7 @@ void WriteRotatedJpeg(const fs::path& path, int w, int h) {
   cv::Mat m(h, w, CV_8UC3, cv::Scalar(10, 200, 30));
   std::vector<unsigned char> jpg;
   cv::imencode(".jpg", m, jpg);
-  std::string tiff = std::string("II*\0", 4) + std::string("\x08\0\0\0", 4) +
-                     std::string("\x01\0", 2) + std::string("\x12\x01\x03\0\x01\0\0\0", 8) +
-                     std::string(1, '\x06') + std::string(3, '\0') + std::string(4, '\0');
-  std::string payload = std::string("Exif\0\0", 6) + tiff;
-  size_t len = payload.size() + 2;
-  std::string app1 = std::string("\xFF\xE1", 2) + static_cast<char>(len >> 8) +
-                     static_cast<char>(len & 0xFF) + payload;
-  std::string out(jpg.begin(), jpg.end());
-  out.insert(2, app1);
-  fs::create_directories(path.parent_path());
-  std::ofstream(path, std::ios::binary) << out;
+  WriteText(path, testing::WithExifOrientation(std::string(jpg.begin(), jpg.end()), 6));
 }
 
 const ExpectationResult& Get(const ValidationReport& r, const std::string& type) {
