@@ -179,17 +179,32 @@ TEST(BatcherTest, MaxSizeOneRunsEveryRequestAlone) {
   for (size_t n : sizes) EXPECT_EQ(n, 1u);
 }
 
-TEST(BatcherTest, FullQueueRefusesAtOnce) {
+// A batcher (batch_max_size 2, queue_max 4) whose one worker holds request
+// 0 inside the runner until gate.Release(): the queue behind it is empty.
+struct HeldBatcher {
+  HeldBatcher() {
+    first = MustSubmit(batcher, 0);
+    gate.WaitEntered();
+  }
+  static BatcherOptions Options() {
+    BatcherOptions options;
+    options.batch_max_size = 2;
+    options.queue_max = 4;
+    return options;
+  }
   Gate gate;
-  BatcherOptions options;
-  options.batch_max_size = 2;
-  options.queue_max = 4;
-  IntBatcher batcher(options, [&](std::vector<int>& batch) {
-    gate.PassFirst();
-    return RunF(batch);
-  });
-  IntFuture first = MustSubmit(batcher, 0);
-  gate.WaitEntered();  // the worker holds request 0; the queue is empty
+  IntBatcher batcher{Options(), [this](std::vector<int>& batch) {
+                       gate.PassFirst();
+                       return RunF(batch);
+                     }};
+  IntFuture first;
+};
+
+TEST(BatcherTest, FullQueueRefusesAtOnce) {
+  HeldBatcher held;
+  IntBatcher& batcher = held.batcher;
+  Gate& gate = held.gate;
+  IntFuture& first = held.first;
   std::vector<IntFuture> queued;
   for (int x = 1; x <= 4; ++x) queued.push_back(MustSubmit(batcher, x));
   EXPECT_EQ(batcher.queue_depth(), 4u);
@@ -227,16 +242,10 @@ TEST(BatcherTest, SubmitAllIsSeenAsOneBatch) {
 }
 
 TEST(BatcherTest, SubmitAllQueuesWhatFitsAndRefusesTheRest) {
-  Gate gate;
-  BatcherOptions options;
-  options.batch_max_size = 2;
-  options.queue_max = 4;
-  IntBatcher batcher(options, [&](std::vector<int>& batch) {
-    gate.PassFirst();
-    return RunF(batch);
-  });
-  IntFuture first = MustSubmit(batcher, 0);
-  gate.WaitEntered();
+  HeldBatcher held;
+  IntBatcher& batcher = held.batcher;
+  Gate& gate = held.gate;
+  IntFuture& first = held.first;
   auto futures = batcher.SubmitAll({1, 2, 3, 4, 5, 6});
   ASSERT_EQ(futures.size(), 6u);
   for (int i = 4; i < 6; ++i) {

@@ -1,7 +1,6 @@
 #include "serve/jobs.h"
 
-#include <cstdio>
-#include <random>
+#include "monitor/monitor.h"
 
 namespace detops::serve {
 namespace {
@@ -10,18 +9,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Random, so that an id from before a restart cannot name a new job.
-std::string NewJobId() {
-  thread_local std::mt19937_64 rng = [] {
-    std::random_device rd;
-    std::seed_seq seq{rd(), rd(), rd(), rd()};
-    return std::mt19937_64(seq);
-  }();
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
-  return buf;
 }
 
 }  // namespace
@@ -59,8 +46,10 @@ Result<JobRunner::Submitted> JobRunner::Submit(std::string kind, std::string sub
                                  " jobs are queued behind the running one; try again later");
     }
     JobSnapshot job;
+    // Random (as prediction ids are), so that an id from before a restart
+    // cannot name a new job.
     do {
-      job.id = NewJobId();
+      job.id = NewPredictionId();
     } while (jobs_.count(job.id));
     job.kind = std::move(kind);
     job.subject = std::move(subject);
