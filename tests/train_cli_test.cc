@@ -197,6 +197,28 @@ TEST_F(TrainCli, InterruptedAndKilledRunsResumeToTheEnd) {
   EXPECT_NE(again.out.find("already finished"), std::string::npos) << again.out;
 }
 
+// --minutes without an epoch count is a budget the schedule fills (recorded
+// as epochs 0: as many as fit, the plan logged per epoch); with --epochs, or
+// a recipe's epochs, it is a cap.
+TEST_F(TrainCli, MinutesWithoutEpochsIsABudgetAndWithEpochsACap) {
+  Json capped =
+      RunJson(std::string("train cars --name capped --epochs 2 --minutes 5 --json") + kTiny);
+  EXPECT_EQ(capped["epochs"], 2);
+  EXPECT_EQ(RunJson("runs show capped --json")["params"]["epochs"], "2");
+  testing::WriteText(dir_ / "two.yaml", "epochs: 2\n");
+  Json recipe = RunJson("train cars --name recipe --minutes 5 --json --config " +
+                        (dir_ / "two.yaml").string() + kTiny);
+  EXPECT_EQ(recipe["epochs"], 2);
+
+  Json budget = RunJson(std::string("train cars --name budget --minutes 0.1 --json") + kTiny);
+  EXPECT_EQ(budget["status"], "finished");
+  Json show = RunJson("runs show budget --json");
+  EXPECT_EQ(show["params"]["epochs"], "0");
+  EXPECT_EQ(show["params"]["max_minutes"], "0.1");
+  ASSERT_TRUE(show["metrics"].contains("epoch/planned")) << show.dump();
+  EXPECT_EQ(show["metrics"]["epoch/planned"].get<double>(), budget["epochs"].get<double>());
+}
+
 TEST_F(TrainCli, BadInputsGetClearErrors) {
   // A dataset that failed validation is refused, naming what failed; --force tags the run.
   fs::path src = dir_ / "broken";

@@ -1,6 +1,7 @@
 // detops: the command line. Parses arguments and calls the library.
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <cstdlib>
 
 #include "cli/commands.h"
@@ -53,6 +54,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitBadInput;
+  } catch (const std::exception& e) {
+    // The last resort: libraries' exceptions are converted where they enter
+    // our code (core/status.h); one that got through is a bug to report,
+    // not a reason to abort with a core dump.
+    std::fprintf(stderr, "error: internal: %s\n(this is a bug in detops; please report it)\n",
+                 e.what());
+    return kExitError;
+  } catch (...) {
+    std::fprintf(stderr, "error: internal: an unknown exception\n(this is a bug in detops)\n");
+    return kExitError;
   }
   return g.exit_code;
 }

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -66,28 +68,38 @@ void PrintEval(const EvalReport& r, const LatencySummary& l) {
 
 struct TrainArgs {
   std::string dataset, config, resume, init_from, name;
-  TrainOptions o;
+  TrainOptions o;  // the flags' values (defaults where not given)
   bool force = false, quiet = false, json = false;
-  const CLI::App* cmd = nullptr;  // to tell flags given from defaults
+  // One per recipe flag: copies its value over a recipe when it was given.
+  std::vector<std::function<void(TrainOptions&)>> overrides;
 };
 
-// The recipe: defaults, then --config, then the flags given on the command line.
+// A train flag that sets a recipe field, registered once: on the command,
+// and in the overrides that put the flags given on top of a --config recipe.
+// `field` maps options to the field (a lambda, so nested fields work).
+template <typename Field>
+CLI::Option* AddRecipeFlag(CLI::App* cmd, TrainArgs& a, const std::string& name, Field field,
+                           const std::string& help) {
+  CLI::Option* opt = cmd->add_option(name, field(a.o), help)->capture_default_str();
+  a.overrides.push_back([opt, field, &a](TrainOptions& o) {
+    if (opt->count() > 0) field(o) = field(a.o);
+  });
+  return opt;
+}
+
+// The recipe: defaults, then --config, then the flags given on the command
+// line. A time budget (--minutes or the recipe's minutes) without an epoch
+// count (--epochs or the recipe's epochs) plans as many epochs as fit
+// (epochs 0); with one, the count caps the budget's plan.
 Result<TrainOptions> Recipe(const TrainArgs& a) {
-  if (a.config.empty()) return a.o;
-  ASSIGN_OR_RETURN(TrainOptions o, LoadTrainConfig(a.config, TrainOptions{}));
-  auto given = [&](const char* flag) { return a.cmd->count(flag) > 0; };
-  if (given("--model")) o.variant = a.o.variant;
-  if (given("--epochs")) o.epochs = a.o.epochs;
-  if (given("--imgsz")) o.imgsz = a.o.imgsz;
-  if (given("--batch")) o.batch = a.o.batch;
-  if (given("--lr")) o.lr = a.o.lr;
-  if (given("--seed")) o.seed = a.o.seed;
-  if (given("--threads")) o.threads = a.o.threads;
-  if (given("--patience")) o.patience = a.o.patience;
-  if (given("--minutes")) o.max_minutes = a.o.max_minutes;
-  if (given("--mosaic")) o.augment.mosaic = a.o.augment.mosaic;
-  if (given("--device")) o.device = a.o.device;
-  if (given("--precision")) o.precision = a.o.precision;
+  TrainOptions base;
+  base.epochs = 0;  // not given yet
+  TrainOptions o = base;
+  if (!a.config.empty()) {
+    ASSIGN_OR_RETURN(o, LoadTrainConfig(a.config, base));
+  }
+  for (const auto& apply : a.overrides) apply(o);
+  if (o.epochs == 0 && o.max_minutes <= 0) o.epochs = kDefaultEpochs;
   return o;
 }
 
@@ -165,49 +177,58 @@ void AddModelCommands(CLI::App& app, Globals& g) {
                    "training recipe YAML: any recorded param (epochs, lr, batch, "
                    "augment: {mosaic, hsv_v, dark, ...}); flags given here win")
       ->check(CLI::ExistingFile);
-  train
-      ->add_option("--model", o.variant, "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
-      ->check(CLI::IsMember({"n", "s"}))
-      ->capture_default_str();
-  train->add_option("--epochs", o.epochs, "epochs")
-      ->check(CLI::Range(1, 100000))
-      ->capture_default_str();
-  train->add_option("--imgsz", o.imgsz, "input size (multiple of 32)")
-      ->check(CLI::Range(64, 2048))
-      ->capture_default_str();
-  train->add_option("--batch", o.batch, "batch size")
-      ->check(CLI::Range(1, 1024))
-      ->capture_default_str();
-  train->add_option("--lr", o.lr, "peak AdamW learning rate")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  train->add_option("--seed", o.seed, "random seed")->capture_default_str();
-  train->add_option("--threads", o.threads, "intra-op threads")
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  train
-      ->add_option("--patience", o.patience,
-                   "early stop after N epochs without a better val mAP (0: off)")
-      ->capture_default_str();
-  train
-      ->add_option("--minutes", o.max_minutes,
-                   "time budget for the run, resumes included: after each epoch the "
-                   "remaining epochs (at most --epochs) are fitted to the time left (0: none)")
-      ->capture_default_str();
-  train->add_option("--mosaic", o.augment.mosaic, "mosaic probability")
-      ->check(CLI::Range(0.0, 1.0))
-      ->capture_default_str();
-  train->add_option("--device", o.device, "cpu | cuda")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
+  TrainArgs& a = *ta;
+  AddRecipeFlag(
+      train, a, "--model", [](TrainOptions & x) -> auto& { return x.variant; },
+      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
+      ->check(CLI::IsMember({"n", "s"}));
+  AddRecipeFlag(
+      train, a, "--epochs", [](TrainOptions & x) -> auto& { return x.epochs; },
+      "epochs; with --minutes, the most the budget may plan (without it, the "
+      "budget plans as many as fit)")
+      ->check(CLI::Range(1, kMaxEpochs));
+  AddRecipeFlag(
+      train, a, "--imgsz", [](TrainOptions & x) -> auto& { return x.imgsz; },
+      "input size (multiple of 32)")
+      ->check(CLI::Range(64, 2048));
+  AddRecipeFlag(
+      train, a, "--batch", [](TrainOptions & x) -> auto& { return x.batch; }, "batch size")
+      ->check(CLI::Range(1, 1024));
+  AddRecipeFlag(
+      train, a, "--lr", [](TrainOptions & x) -> auto& { return x.lr; }, "peak AdamW learning rate")
+      ->check(CLI::PositiveNumber);
+  AddRecipeFlag(
+      train, a, "--seed", [](TrainOptions & x) -> auto& { return x.seed; }, "random seed");
+  AddRecipeFlag(
+      train, a, "--threads", [](TrainOptions & x) -> auto& { return x.threads; },
+      "intra-op threads of this process")
+      ->check(CLI::Range(1, 256));
+  AddRecipeFlag(
+      train, a, "--patience", [](TrainOptions & x) -> auto& { return x.patience; },
+      "early stop after N epochs without a better val mAP (0: off)");
+  AddRecipeFlag(
+      train, a, "--minutes", [](TrainOptions & x) -> auto& { return x.max_minutes; },
+      "time budget, resumes included: the schedule (epochs, learning rate, closing "
+      "mosaic) is planned to fill it and re-planned after each epoch; without "
+      "--epochs as many epochs as fit, with it at most --epochs (0: no budget)")
+      ->check(CLI::NonNegativeNumber);
+  AddRecipeFlag(
+      train, a, "--mosaic", [](TrainOptions & x) -> auto& { return x.augment.mosaic; },
+      "mosaic probability")
+      ->check(CLI::Range(0.0, 1.0));
+  AddRecipeFlag(
+      train, a, "--device", [](TrainOptions & x) -> auto& { return x.device; }, "cpu | cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   AddPrecisionOption(train, o.precision, "convolutions in bfloat16 on the CPU");
+  a.overrides.push_back([opt = train->get_option("--precision"), &a](TrainOptions& x) {
+    if (opt->count() > 0) x.precision = a.o.precision;
+  });
   train->add_option("--init", ta->init_from,
                     "start from a run's or a file's weights (fine-tune, warm start)");
   train->add_option("--name", ta->name, "run name (default train-N)");
   train->add_flag("--force", ta->force, "train even if the dataset failed validation (tagged)");
   train->add_flag("--quiet", ta->quiet, "no progress output");
   train->add_flag("--json", ta->json, "print the result as JSON");
-  ta->cmd = train;
   train->callback([&g, ta] { g.exit_code = RunTrain(g, *ta); });
 
   auto* pred = app.add_subcommand(
