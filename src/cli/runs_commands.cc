@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <type_traits>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -136,12 +137,12 @@ int RunShow(Globals& g, const std::string& ref, bool json) {
             << "  ended     " << Dash(r.ended_at) << "\n"
             << "  dataset   " << Dash(r.dataset_version) << "\n"
             << "  parent    " << Dash(r.parent_run) << "\n"
-            << "  env       commit " << Dash(e.git_commit) << ", host " << Dash(e.host) << ", "
-            << Dash(e.os) << ", device " << Dash(e.device) << ", threads " << e.threads << "/"
-            << e.cpus;
-  if (!e.torch_version.empty()) std::cout << ", torch " << e.torch_version;
+            << "  env       commit " << Dash(e.git_commit);
   if (!e.detops_version.empty()) std::cout << ", detops " << e.detops_version;
-  std::cout << "\n";
+  if (!e.torch_version.empty()) std::cout << ", torch " << e.torch_version;
+  std::cout << "\n            host " << Dash(e.host) << ", " << Dash(e.os) << "\n"
+            << "            device " << Dash(e.device) << ", threads " << e.threads << "/" << e.cpus
+            << "\n";
   auto kv = [](const char* title, const std::map<std::string, std::string>& m) {
     if (m.empty()) return;
     Table t({title, "VALUE"});
@@ -182,11 +183,21 @@ int RunCompare(Globals& g, const std::vector<std::string>& refs, bool json) {
     PrintJson(ComparisonToJson(c));
     return kExitOk;
   }
-  std::vector<std::string> header = {"", "KEY"};
-  for (size_t i = 0; i < c.ids.size(); ++i) header.push_back(c.names[i] + " (" + c.ids[i] + ")");
-  Table t(header);
+  // Names and ids on two header rows, so that neither is cut in a narrow column.
+  std::vector<std::string> names = {"", "RUN"}, ids = {"", "ID"};
+  names.insert(names.end(), c.names.begin(), c.names.end());
+  ids.insert(ids.end(), c.ids.begin(), c.ids.end());
+  Table t(names, /*label_columns=*/2);  // the mark and the key stay with every block
+  t.Add(ids);
+  std::vector<std::string> left_out;
   auto section = [&](const std::string& prefix, const auto& rows, auto&& cell) {
     for (const auto& row : rows) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(row)>, ComparisonRow>) {
+        if (row.repeats_others) {
+          left_out.push_back(prefix + row.key);
+          continue;
+        }
+      }
       std::vector<std::string> line = {row.differs ? "*" : "", prefix + row.key};
       for (const auto& v : row.values) line.push_back(v ? cell(*v) : "-");
       t.Add(std::move(line));
@@ -197,9 +208,21 @@ int RunCompare(Globals& g, const std::vector<std::string>& refs, bool json) {
   section("params.", c.params, text);
   section("tags.", c.tags, text);
   section("metrics.", c.metrics, [](double v) { return Num(v); });
-  std::cout << t.Render();
+  const size_t width = TerminalWidth();
+  Table::Layout layout = t.Fit(width);
+  std::cout << layout.text;
   size_t n = c.DifferingKeys().size();
   std::cout << "\n" << n << " param/metric key(s) differ (marked *)\n";
+  for (const std::string& key : left_out) {
+    std::cout << "left out: " << key << " (it repeats the params above as one JSON object)\n";
+  }
+  if (layout.cut_cells > 0) {
+    std::cout << layout.cut_cells << " value(s) cut to fit " << width
+              << " columns (marked \u2026; COLUMNS sets the width)\n";
+  }
+  if (layout.cut_cells > 0 || !left_out.empty()) {
+    std::cout << "--json prints every value in full\n";
+  }
   return kExitOk;
 }
 

@@ -40,6 +40,27 @@ std::vector<ComparisonRow> CompareMaps(
   return rows;
 }
 
+// True when `value` is a JSON object whose every leaf is also a param of
+// the run, under its dotted path and with the same text: the train job's
+// options_json, kept whole so a run can be resumed.
+bool RepeatsOtherParams(const std::string& value,
+                        const std::map<std::string, std::string>& params) {
+  if (value.empty() || value.front() != '{') return false;
+  auto j = ParseJson(value, "param");
+  if (!j.ok() || !j->is_object() || j->empty()) return false;
+  const Json flat = j->flatten();
+  for (const auto& [pointer, leaf] : flat.items()) {
+    std::string key = pointer.substr(1);  // "/augment/mosaic" -> "augment.mosaic"
+    for (char& c : key) c = c == '/' ? '.' : c;
+    auto it = params.find(key);
+    if (it == params.end() ||
+        it->second != (leaf.is_string() ? leaf.get<std::string>() : leaf.dump())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 Json Cell(const std::optional<std::string>& v) { return v ? Json(*v) : Json(nullptr); }
 Json Cell(const std::optional<double>& v) {
   return v && std::isfinite(*v) ? Json(*v) : Json(nullptr);
@@ -51,7 +72,11 @@ Json RowsToJson(const std::vector<Row>& rows) {
   for (const Row& r : rows) {
     Json values = Json::array();
     for (const auto& v : r.values) values.push_back(Cell(v));
-    out.push_back({{"key", r.key}, {"values", values}, {"differs", r.differs}});
+    Json row = {{"key", r.key}, {"values", values}, {"differs", r.differs}};
+    if constexpr (std::is_same_v<Row, ComparisonRow>) {
+      if (r.repeats_others) row["repeats_others"] = true;
+    }
+    out.push_back(std::move(row));
   }
   return out;
 }
@@ -86,6 +111,14 @@ RunComparison CompareRuns(const std::vector<RunInfo>& runs) {
   for (const auto& a : attrs) attr_ptrs.push_back(&a);
   c.attributes = CompareMaps(attr_ptrs);
   c.params = CompareMaps(params);
+  for (ComparisonRow& row : c.params) {
+    row.repeats_others = true;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (row.values[i] && !RepeatsOtherParams(*row.values[i], runs[i].params)) {
+        row.repeats_others = false;
+      }
+    }
+  }
   c.tags = CompareMaps(tags);
   for (const std::string& k : metric_keys) {
     MetricComparisonRow row;

@@ -180,6 +180,9 @@ struct ComparisonRow {
   std::string key;
   std::vector<std::optional<std::string>> values;
   bool differs = false;
+  // Params only: every value is a JSON object that repeats the run's other
+  // params (options_json); a table may leave the row out.
+  bool repeats_others = false;
 };
 struct MetricComparisonRow {
   std::string key;
