@@ -167,10 +167,10 @@ Table::Layout Table::Fit(size_t width) const {
 
 std::string Table::Render(size_t width) const {
   Layout l = Fit(width);
-  if (l.cut_cells > 0) {
-    l.text += std::to_string(l.cut_cells) + " value(s) cut to fit " + std::to_string(width) +
-              " columns (marked \u2026; COLUMNS sets the width; --json, where offered, prints "
-              "every value in full)\n";
+  if (l.cut_cells > 0) {  // lines under kMinTableWidth
+    l.text +=
+        std::to_string(l.cut_cells) + " value(s) cut to fit " + std::to_string(width) +
+        " columns (marked \u2026)\nCOLUMNS sets the width; --json (if offered) has them all\n";
   }
   return l.text;
 }

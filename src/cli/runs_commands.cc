@@ -213,15 +213,16 @@ int RunCompare(Globals& g, const std::vector<std::string>& refs, bool json) {
   std::cout << layout.text;
   size_t n = c.DifferingKeys().size();
   std::cout << "\n" << n << " param/metric key(s) differ (marked *)\n";
+  // Footer lines stay under kMinTableWidth, like the table.
   for (const std::string& key : left_out) {
-    std::cout << "left out: " << key << " (it repeats the params above as one JSON object)\n";
+    std::cout << "left out: " << key << " (repeats the other params)\n";
   }
   if (layout.cut_cells > 0) {
     std::cout << layout.cut_cells << " value(s) cut to fit " << width
-              << " columns (marked \u2026; COLUMNS sets the width)\n";
+              << " columns (marked \u2026)\n";
   }
   if (layout.cut_cells > 0 || !left_out.empty()) {
-    std::cout << "--json prints every value in full\n";
+    std::cout << "COLUMNS sets the width; --json prints every value in full\n";
   }
   return kExitOk;
 }
