@@ -7,6 +7,7 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]        e.g. fuzz/run.sh 60 run_filter
 #   JOBS=1 fuzz/run.sh 600                   one target at a time
+#   NO_BUILD=1 fuzz/run.sh 600 ...           run what build-fuzz/ holds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -17,11 +18,14 @@ targets=("${@:-${all[@]}}")
 jobs=${JOBS:-2}
 lock=/tmp/detops-build.lock  # the build machine is shared: one build at a time
 
-if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
-  flock "$lock" env CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DDETOPS_FUZZ=ON -DDETOPS_BUILD_TESTS=OFF -DDETOPS_BUILD_BENCH=OFF >/dev/null
+if [[ -z ${NO_BUILD:-} ]]; then
+  if [[ ! -f build-fuzz/CMakeCache.txt ]]; then
+    flock "$lock" env CC=clang CXX=clang++ cmake -S . -B build-fuzz \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDETOPS_FUZZ=ON -DDETOPS_BUILD_TESTS=OFF \
+      -DDETOPS_BUILD_BENCH=OFF >/dev/null
+  fi
+  flock "$lock" cmake --build build-fuzz -j2 --target "${targets[@]/%/_fuzz}"
 fi
-flock "$lock" cmake --build build-fuzz -j2 --target "${targets[@]/%/_fuzz}"
 
 # Inputs the size of real ones: a label file, a recipe or a filter is small;
 # images and request bodies get more room.
