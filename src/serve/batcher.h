@@ -124,9 +124,13 @@ class Batcher {
 
   // Queues several requests at once, in order, so that a worker sees them
   // together (one batch when they fit, where Submit calls from several
-  // threads race the workers' wake-ups). One answer per request, as Submit
+  // threads race the workers' wake-ups). With chunk_size > 0 they are split
+  // into chunks of that many that no batch straddles, so idle workers share
+  // them (a request of 8 images on 2 workers: two batches of 4 side by side);
+  // single Submits still join any batch. One answer per request, as Submit
   // would give: those beyond queue_max are refused, the others queued.
-  std::vector<Result<std::future<Result<Resp>>>> SubmitAll(std::vector<Req> reqs) {
+  std::vector<Result<std::future<Result<Resp>>>> SubmitAll(std::vector<Req> reqs,
+                                                           size_t chunk_size = 0) {
     std::vector<Result<std::future<Result<Resp>>>> out;
     out.reserve(reqs.size());
     {
@@ -139,7 +143,9 @@ class Batcher {
           out.emplace_back(Status::Unavailable("queue full: " + std::to_string(queue_.size()) +
                                                " requests waiting"));
         } else {
-          queue_.push_back(Pending{std::move(req), {}, Clock::now()});
+          const size_t k = out.size();
+          if (chunk_size > 0 && k % chunk_size == 0) ++last_chunk_;
+          queue_.push_back(Pending{std::move(req), {}, Clock::now(), chunk_size ? last_chunk_ : 0});
           out.emplace_back(queue_.back().promise.get_future());
         }
       }
@@ -187,6 +193,7 @@ class Batcher {
     Req req;
     std::promise<Result<Resp>> promise;
     Clock::time_point queued;
+    uint64_t chunk = 0;  // SubmitAll's chunk; 0: joins any batch
   };
 
   static BatcherOptions Sanitize(BatcherOptions o) {
@@ -217,7 +224,11 @@ class Batcher {
         wake_.wait_until(lock, deadline);
         continue;
       }
-      const size_t n = std::min(queue_.size(), options_.batch_max_size);
+      size_t n = std::min(queue_.size(), options_.batch_max_size);
+      for (size_t i = 1; i < n; ++i) {
+        const uint64_t a = queue_[i - 1].chunk, b = queue_[i].chunk;
+        if (a != 0 && b != 0 && a != b) n = i;  // the next chunk is another worker's
+      }
       std::vector<Pending> batch;
       batch.reserve(n);
       for (size_t i = 0; i < n; ++i) {
@@ -275,9 +286,10 @@ class Batcher {
   const BatcherOptions options_;
   const RunBatch run_batch_;
   const Observer observer_;
-  mutable std::mutex mu_;              // guards queue_ and stopping_
+  mutable std::mutex mu_;              // guards queue_, stopping_ and last_chunk_
   std::condition_variable wake_;       // workers: requests queued, batch full, stopping
   std::condition_variable lent_done_;  // Shutdown: a lent worker returned
+  uint64_t last_chunk_ = 0;            // SubmitAll's chunk ids
   int lent_running_ = 0;               // lent workers inside Work()
   std::deque<Pending> queue_;          // FIFO
   bool stopping_ = false;

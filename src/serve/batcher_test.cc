@@ -241,6 +241,25 @@ TEST(BatcherTest, SubmitAllIsSeenAsOneBatch) {
   EXPECT_EQ(log.sizes(), std::vector<size_t>(50, 8));
 }
 
+TEST(BatcherTest, SubmitAllInChunksGivesEachChunkItsOwnBatch) {
+  SizeLog log;
+  BatcherOptions options;
+  options.batch_max_size = 8;
+  options.batch_max_delay_us = 0;
+  options.workers = 2;
+  IntBatcher batcher(options, [&](std::vector<int>& batch) {
+    log.Add(batch.size());
+    return RunF(batch);
+  });
+  for (int round = 0; round < 50; ++round) {
+    auto futures = batcher.SubmitAll({0, 1, 2, 3, 4, 5, 6, 7}, 4);
+    ASSERT_EQ(futures.size(), 8u);
+    for (int x = 0; x < 8; ++x) EXPECT_EQ(*futures[x]->get(), F(x));
+  }
+  // No batch straddles two chunks, so two workers can run them side by side.
+  EXPECT_EQ(log.sizes(), std::vector<size_t>(100, 4));
+}
+
 TEST(BatcherTest, SubmitAllQueuesWhatFitsAndRefusesTheRest) {
   HeldBatcher held;
   IntBatcher& batcher = held.batcher;

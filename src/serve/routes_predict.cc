@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 
 #include "data/image_profile.h"
@@ -304,7 +305,11 @@ void ServerImpl::PredictBatch(const httplib::Request& req, httplib::Response& re
     p->queued = Clock::now();
     jobs.push_back(std::move(*p));
   }
-  auto submitted = batcher_->SubmitAll(std::move(jobs));
+  // One chunk per batch worker, queued in one step: each chunk reaches a
+  // worker as one batch, and idle workers share the request.
+  const size_t workers = static_cast<size_t>(std::max(1, batcher_->options().workers));
+  const size_t chunk = (jobs.size() + workers - 1) / workers;
+  auto submitted = batcher_->SubmitAll(std::move(jobs), chunk);
   std::vector<Result<Json>> answers;
   for (size_t i = 0, k = 0; i < parts.size(); ++i) {
     if (!prepared[i].ok()) {
