@@ -242,7 +242,10 @@ void AddRegistryCommands(CLI::App& app, Globals& g) {
   reg->add_option("--threads", ra->o.threads, "inference threads")->capture_default_str();
   reg->add_option("--device", ra->o.device, "cpu | cuda")->capture_default_str();
   reg->add_flag("--json", ra->json, "print the version as JSON");
-  reg->callback([&g, ra] { g.exit_code = Register(g, *ra); });
+  reg->callback([&g, ra] {
+    SetProcessThreads(ra->o.threads);  // once per process, before the model loads
+    g.exit_code = Register(g, *ra);
+  });
 
   auto* ls = models->add_subcommand("ls", "List model versions with their aliases and metrics");
   auto ls_name = std::make_shared<std::string>();
@@ -276,7 +279,10 @@ void AddRegistryCommands(CLI::App& app, Globals& g) {
       ->capture_default_str();
   pro->add_option("--device", pa->o.device, "cpu | cuda")->capture_default_str();
   pro->add_flag("--json", pa->json, "print the gate report as JSON");
-  pro->callback([&g, pa] { g.exit_code = Promote(g, *pa); });
+  pro->callback([&g, pa] {
+    SetProcessThreads(pa->o.threads);  // once per process, before production is re-evaluated
+    g.exit_code = Promote(g, *pa);
+  });
 
   auto* hist = models->add_subcommand(
       "history", "Every alias change of a model: who, when, from, to, why, gate results");
