@@ -49,4 +49,19 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
+// A reader's invariant on what it accepted: every box of every image names
+// one of the set's classes. Traps (a finding) otherwise; a set the reader
+// refused (not ok) has nothing to check.
+template <typename SetResult>
+void TrapUnlessBoxesNameClasses(const SetResult& set) {
+  if (!set.ok()) return;
+  for (const auto& img : set->images) {
+    for (const auto& b : img.boxes) {
+      if (b.class_id < 0 || b.class_id >= static_cast<int>(set->classes.size())) {
+        __builtin_trap();
+      }
+    }
+  }
+}
+
 }  // namespace detops::fuzz

@@ -218,46 +218,41 @@ TEST(BatcherTest, FullQueueRefusesAtOnce) {
   EXPECT_EQ(*MustSubmit(batcher, 6).get(), F(6));  // room again
 }
 
+// The batch sizes the runner sees when 50 requests of 8 images are queued
+// with SubmitAll (chunk_size as given) on 2 idle workers with no delay.
+std::vector<size_t> BatchSizesOfSubmitAll(size_t chunk_size) {
+  SizeLog log;
+  BatcherOptions options;
+  options.batch_max_size = 8;
+  options.batch_max_delay_us = 0;
+  options.workers = 2;
+  IntBatcher batcher(options, [&](std::vector<int>& batch) {
+    log.Add(batch.size());
+    return RunF(batch);
+  });
+  for (int round = 0; round < 50; ++round) {
+    auto futures = batcher.SubmitAll({0, 1, 2, 3, 4, 5, 6, 7}, chunk_size);
+    EXPECT_EQ(futures.size(), 8u);
+    for (int x = 0; x < 8; ++x) {
+      EXPECT_TRUE(futures[x].ok()) << futures[x].status().ToString();
+      if (futures[x].ok()) {
+        EXPECT_EQ(*futures[x]->get(), F(x));
+      }
+    }
+  }
+  batcher.Shutdown();
+  return log.sizes();
+}
+
 // A batch request's images queue in one step: with no delay and idle
 // workers, the runner still sees them as one batch, every time.
 TEST(BatcherTest, SubmitAllIsSeenAsOneBatch) {
-  SizeLog log;
-  BatcherOptions options;
-  options.batch_max_size = 8;
-  options.batch_max_delay_us = 0;
-  options.workers = 2;
-  IntBatcher batcher(options, [&](std::vector<int>& batch) {
-    log.Add(batch.size());
-    return RunF(batch);
-  });
-  for (int round = 0; round < 50; ++round) {
-    auto futures = batcher.SubmitAll({0, 1, 2, 3, 4, 5, 6, 7});
-    ASSERT_EQ(futures.size(), 8u);
-    for (int x = 0; x < 8; ++x) {
-      ASSERT_TRUE(futures[x].ok()) << futures[x].status().ToString();
-      EXPECT_EQ(*futures[x]->get(), F(x));
-    }
-  }
-  EXPECT_EQ(log.sizes(), std::vector<size_t>(50, 8));
+  EXPECT_EQ(BatchSizesOfSubmitAll(0), std::vector<size_t>(50, 8));
 }
 
+// In chunks, no batch straddles two, so two workers run them side by side.
 TEST(BatcherTest, SubmitAllInChunksGivesEachChunkItsOwnBatch) {
-  SizeLog log;
-  BatcherOptions options;
-  options.batch_max_size = 8;
-  options.batch_max_delay_us = 0;
-  options.workers = 2;
-  IntBatcher batcher(options, [&](std::vector<int>& batch) {
-    log.Add(batch.size());
-    return RunF(batch);
-  });
-  for (int round = 0; round < 50; ++round) {
-    auto futures = batcher.SubmitAll({0, 1, 2, 3, 4, 5, 6, 7}, 4);
-    ASSERT_EQ(futures.size(), 8u);
-    for (int x = 0; x < 8; ++x) EXPECT_EQ(*futures[x]->get(), F(x));
-  }
-  // No batch straddles two chunks, so two workers can run them side by side.
-  EXPECT_EQ(log.sizes(), std::vector<size_t>(100, 4));
+  EXPECT_EQ(BatchSizesOfSubmitAll(4), std::vector<size_t>(100, 4));
 }
 
 TEST(BatcherTest, SubmitAllQueuesWhatFitsAndRefusesTheRest) {
