@@ -346,8 +346,8 @@ Result<SourceSet> ReadYolo(const fs::path& path) {
       if (used_labels.count(p)) continue;
       std::string name = p.filename().string();
       if (name == "classes.txt" || name == "obj.names") continue;
-      set.issues.push_back({"orphan_label", RelativeName(p, set.root), 0,
-                            "label file has no matching image"});
+      set.issues.push_back(
+          {"orphan_label", RelativeName(p, set.root), 0, "label file has no matching image"});
     }
   }
   if (set.images.empty()) {
