@@ -74,10 +74,7 @@ Result<std::vector<Example>> Loader::Build(int epoch, const std::vector<size_t>&
     const uint64_t s = Mix(seed_ ^ Mix((static_cast<uint64_t>(epoch) << 32) ^ pos));
     try {
       out[k] = MakeExample(samples_, order[pos], source, o, s);
-    } catch (const cv::Exception& e) {
-      return Status::Internal(samples_[order[pos]].path.string() +
-                              ": augmentation failed: " + e.what());
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // OpenCV's cv::Exception among them
       return Status::Internal(samples_[order[pos]].path.string() +
                               ": augmentation failed: " + e.what());
     }
