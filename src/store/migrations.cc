@@ -195,6 +195,64 @@ CREATE TABLE api_tokens (
     R"sql(
 ALTER TABLE dataset_versions ADD COLUMN origins_json TEXT NOT NULL DEFAULT '';
 )sql",
+    // 6: monitoring (src/monitor): alerts (one row per episode), the scored
+    // windows of the prediction log, and the server's periodic samples of
+    // its counters and resources (errors, drops, CPU, memory).
+    R"sql(
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY,
+  model_name TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  signal TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  level TEXT NOT NULL,
+  peak_level TEXT NOT NULL,
+  state TEXT NOT NULL,
+  statistic TEXT NOT NULL,
+  value DOUBLE PRECISION NOT NULL,
+  threshold DOUBLE PRECISION NOT NULL,
+  window_start_ms BIGINT NOT NULL,
+  window_end_ms BIGINT NOT NULL,
+  window_n BIGINT NOT NULL,
+  windows INTEGER NOT NULL,
+  ok_windows INTEGER NOT NULL,
+  examples_json TEXT NOT NULL,
+  message TEXT NOT NULL,
+  action TEXT NOT NULL,
+  opened_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  acked_at TEXT NOT NULL,
+  acked_by TEXT NOT NULL,
+  resolved_at TEXT NOT NULL,
+  resolved_by TEXT NOT NULL,
+  note TEXT NOT NULL,
+  notified_level TEXT NOT NULL,
+  notify_error TEXT NOT NULL
+);
+CREATE INDEX alerts_episode ON alerts(model_name, signal, kind, state);
+CREATE TABLE monitor_windows (
+  id INTEGER PRIMARY KEY,
+  model_name TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  start_ms BIGINT NOT NULL,
+  end_ms BIGINT NOT NULL,
+  last_id TEXT NOT NULL,
+  n BIGINT NOT NULL,
+  level TEXT NOT NULL,
+  report_json TEXT NOT NULL,
+  evaluated_at TEXT NOT NULL
+);
+CREATE INDEX monitor_windows_model ON monitor_windows(model_name, end_ms);
+CREATE TABLE service_samples (
+  id INTEGER PRIMARY KEY,
+  at_ms BIGINT NOT NULL,
+  instance TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  model_version INTEGER NOT NULL,
+  sample_json TEXT NOT NULL
+);
+CREATE INDEX service_samples_model ON service_samples(model_name, at_ms);
+)sql",
 };
 
 }  // namespace
