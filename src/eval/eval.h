@@ -151,4 +151,34 @@ struct LatencySummary {
 };
 LatencySummary SummarizeLatency(std::vector<double> per_image_ms);
 
+// ---- line charts (the monitor's time series) ----
+
+// Series of (x, y) points drawn as lines, with horizontal reference rules
+// (thresholds, SLOs). A NaN x or y is a gap: the line breaks there.
+struct LineChart {
+  std::string title, x_label, y_label;
+  struct Series {
+    std::string name;          // the legend's entry
+    std::vector<double> x, y;  // same size
+  };
+  std::vector<Series> series;  // up to 12 get distinct colours
+  struct Rule {
+    std::string label;  // drawn on the rule ("retrain 0.25", "SLO 250 ms")
+    double y = 0;       // not finite: left out
+  };
+  std::vector<Rule> rules;
+  // x is Unix time in milliseconds: ticks fall on round UTC times, labelled
+  // HH:MM:SS, and the x label gets the UTC date(s).
+  bool x_is_time_ms = false;
+  // When y_min < y_max the y axis spans at least [y_min, y_max], with no
+  // margin beyond them (a share keeps 0 and 1 at the axis' ends); points or
+  // rules outside widen it. Equal (the default): the data alone decide.
+  double y_min = 0, y_max = 0;
+};
+// Draws `chart` (about 900 x 500 pixels): ticks at 1-2-5 steps, the y range
+// covering every point and rule with a margin, a legend and the title; a
+// chart without points says "no data". PNG, written atomically; IOError
+// naming `png` on failure.
+Status WriteLineChart(const LineChart& chart, const std::filesystem::path& png);
+
 }  // namespace detops

@@ -2,6 +2,9 @@
 // Internals of the eval module, shared by its .cc files. Not for other
 // modules: include eval/eval.h.
 
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <string>
 #include <vector>
 
 #include "eval/eval.h"
@@ -80,5 +83,30 @@ std::vector<std::vector<int>> BuildConfusion(const std::vector<EvalImage>& image
 
 // 2TP / (2TP + FP + FN) with FN = truth - TP; 0 when the denominator is 0.
 double F1FromCounts(long tp, long fp, long truth);
+
+// ---- drawing, shared by the plots (defined in plots.cc) ----
+
+inline const cv::Scalar kBlack(0, 0, 0);
+inline const cv::Scalar kWhite(255, 255, 255);
+inline const cv::Scalar kGrid(225, 225, 225);
+inline const cv::Scalar kAxis(90, 90, 90);
+
+// Colour k of a qualitative palette (BGR), distinct on white; cycles.
+cv::Scalar ClassColor(size_t k);
+// The line chart's colour of series k: the palette reordered so that the
+// first 12 are far apart (line_chart.cc).
+cv::Scalar SeriesColor(size_t k);
+// Anti-aliased Hershey simplex text, the baseline's left end at `at`.
+void Text(cv::Mat& img, const std::string& s, cv::Point at, double scale = 0.5,
+          cv::Scalar color = kBlack, int thickness = 1);
+cv::Size TextSize(const std::string& s, double scale = 0.5, int thickness = 1);
+// Text drawn bottom-to-top; `center` is the middle of the rotated text.
+void TextVertical(cv::Mat& img, const std::string& s, cv::Point center, double scale = 0.5);
+// printf's "%.*f".
+std::string Fixed(double v, int digits = 3);
+// Keeps at most `max_chars` characters, marking a cut with "..".
+std::string Shorten(const std::string& s, size_t max_chars);
+// Encodes `img` as PNG and writes it atomically; IOError naming `png`.
+Status WritePng(const cv::Mat& img, const std::filesystem::path& png);
 
 }  // namespace detops::eval_internal

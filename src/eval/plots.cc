@@ -9,17 +9,14 @@
 #include <vector>
 
 #include "eval/eval.h"
+#include "eval/eval_internal.h"
 
 namespace detops {
 
+namespace eval_internal {
+
 namespace {
-
 constexpr int kFont = cv::FONT_HERSHEY_SIMPLEX;
-const cv::Scalar kBlack(0, 0, 0);
-const cv::Scalar kWhite(255, 255, 255);
-const cv::Scalar kGrid(225, 225, 225);
-const cv::Scalar kAxis(90, 90, 90);
-
 // A qualitative palette (BGR), distinct on white.
 const cv::Scalar kPalette[] = {{56, 56, 255},   {31, 112, 255},  {29, 178, 255}, {49, 210, 207},
                                {10, 249, 72},   {23, 204, 146},  {134, 219, 61}, {52, 147, 26},
@@ -27,20 +24,21 @@ const cv::Scalar kPalette[] = {{56, 56, 255},   {31, 112, 255},  {29, 178, 255},
                                {255, 115, 100}, {236, 24, 0},    {255, 56, 132}, {133, 0, 82},
                                {255, 56, 203},  {200, 149, 255}, {199, 55, 255}};
 
+}  // namespace
+
 cv::Scalar ClassColor(size_t k) { return kPalette[k % std::size(kPalette)]; }
 
-void Text(cv::Mat& img, const std::string& s, cv::Point at, double scale = 0.5,
-          cv::Scalar color = kBlack, int thickness = 1) {
+void Text(cv::Mat& img, const std::string& s, cv::Point at, double scale, cv::Scalar color,
+          int thickness) {
   cv::putText(img, s, at, kFont, scale, color, thickness, cv::LINE_AA);
 }
 
-cv::Size TextSize(const std::string& s, double scale = 0.5, int thickness = 1) {
+cv::Size TextSize(const std::string& s, double scale, int thickness) {
   int baseline = 0;
   return cv::getTextSize(s, kFont, scale, thickness, &baseline);
 }
 
-// Text drawn bottom-to-top; `center` is the middle of the rotated text.
-void TextVertical(cv::Mat& img, const std::string& s, cv::Point center, double scale = 0.5) {
+void TextVertical(cv::Mat& img, const std::string& s, cv::Point center, double scale) {
   cv::Size size = TextSize(s, scale);
   cv::Mat patch(size.height + 8, size.width + 4, CV_8UC3, kWhite);
   Text(patch, s, {2, size.height + 2}, scale);
@@ -52,13 +50,12 @@ void TextVertical(cv::Mat& img, const std::string& s, cv::Point center, double s
       .copyTo(img(clipped));
 }
 
-std::string Fixed(double v, int digits = 3) {
+std::string Fixed(double v, int digits) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
   return buf;
 }
 
-// Keeps at most `max_chars` characters, marking a cut with "..".
 std::string Shorten(const std::string& s, size_t max_chars) {
   if (s.size() <= max_chars) return s;
   return s.substr(0, max_chars > 2 ? max_chars - 2 : 0) + "..";
@@ -77,7 +74,9 @@ Status WritePng(const cv::Mat& img, const std::filesystem::path& png) {
       png, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
-}  // namespace
+}  // namespace eval_internal
+
+using namespace eval_internal;  // NOLINT: the drawing helpers
 
 Status WritePrCurvePlot(const EvalReport& report, const std::filesystem::path& png) {
   constexpr int kLeft = 80, kTop = 50, kSide = 520, kLegendX = kLeft + kSide + 30;
