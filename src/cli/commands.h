@@ -31,5 +31,6 @@ void AddServeCommands(CLI::App& app, Globals& g);
 void AddTokenCommands(CLI::App& app, Globals& g);
 void AddFeedbackCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
+void AddAlertCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

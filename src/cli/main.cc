@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   AddTokenCommands(app, g);
   AddFeedbackCommands(app, g);
   AddWorkspaceCommands(app, g);
+  AddAlertCommands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
