@@ -81,7 +81,9 @@ struct AlertChange {
 // transaction:
 //  - level > ok, no unresolved episode: opens one (opened = true);
 //  - level > ok, an unresolved episode: updates it (value, level, window,
-//    examples, windows + 1, ok_windows = 0; peak_level = max);
+//    examples, windows + 1, ok_windows = 0; peak_level = max); an
+//    acknowledged episode that rises above its peak is open again (an
+//    acknowledged warn must not hide a later escalation);
 //  - level ok, an unresolved episode: ok_windows + 1, and resolves it (by
 //    "monitor", note "recovered after N ok windows") once ok_windows
 //    reaches `resolve_after_ok_windows`;

@@ -21,4 +21,13 @@ std::vector<float> EmbeddingFromJson(const Json& j);
 Json DetectionsToJson(const std::vector<LoggedDetection>& detections);
 std::vector<LoggedDetection> DetectionsFromJson(const Json& j);
 
+// Predictions of `model_name` after the cursor (at_ms, id), up to until_ms,
+// oldest first; at most `limit`.
+Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
+                                                           const std::string& model_name,
+                                                           int64_t after_ms,
+                                                           const std::string& after_id,
+                                                           int64_t until_ms, int limit);
+int64_t NowMs();
+
 }  // namespace detops

@@ -49,10 +49,13 @@ std::vector<SignalInfo> BuildSignals() {
   input("mean_r", "mean red channel of the input images (PSI)");
   input("width", "width of the input images in pixels (PSI)");
   input("height", "height of the input images in pixels (PSI)");
-  // Provisional: the MMD thresholds wait for a measured false-alarm rate.
+  // Measured (docs/monitoring-statistics.md): warn sits above the p99 of
+  // same-distribution windows; retrain and escalate are the MMD^2 of a 0.5
+  // and a 1.5 standard-deviation shift of every feature, where PSI reaches
+  // its own retrain (0.25) and escalate (2.0) on a normal feature.
   s.push_back({"embedding.mmd", "mmd2",
                "the model's image embeddings (unbiased MMD^2 against the reference embeddings)",
-               Levels(0.02, 0.05, 0.2)});
+               Levels(0.01, 0.07, 0.45)});
   s.push_back({"prediction.detections_per_image", "psi", "detections per image (PSI)", psi});
   s.push_back({"prediction.score", "psi", "confidence scores of the detections (PSI)", psi});
   s.push_back({"prediction.low_confidence_share", "abs_change",

@@ -61,7 +61,7 @@ TEST(MonitorSignalsTest, DefaultThresholds) {
     EXPECT_EQ(FindSignal(s)->statistic, "psi");
   }
   ExpectLevels(p.thresholds.at("prediction.low_confidence_share"), 0.1, 0.2, 0.4, "low conf");
-  ExpectLevels(p.thresholds.at("embedding.mmd"), 0.02, 0.05, 0.2, "mmd");
+  ExpectLevels(p.thresholds.at("embedding.mmd"), 0.01, 0.07, 0.45, "mmd");
   EXPECT_EQ(FindSignal("embedding.mmd")->statistic, "mmd2");
   // Derived from the default SLOs (250 ms, 1%).
   ExpectLevels(p.thresholds.at("service.latency_p95_ms"), 200, kOff, 250, "latency");
@@ -182,7 +182,7 @@ thresholds:
   ExpectLevels(p.thresholds.at("prediction.score"), 0.1, 0.25, kOff, "off");
   // Other families keep their defaults.
   ExpectLevels(p.thresholds.at("prediction.detections_per_image"), 0.1, 0.25, 2.0, "untouched");
-  ExpectLevels(p.thresholds.at("embedding.mmd"), 0.02, 0.05, 0.2, "untouched");
+  ExpectLevels(p.thresholds.at("embedding.mmd"), 0.01, 0.07, 0.45, "untouched");
 }
 
 TEST(MonitorPolicyTest, ServiceLevelsDeriveFromTheSloUnlessGiven) {

@@ -31,13 +31,13 @@ std::string InsertSql(size_t rows) {
 // NOT NULL columns: SQLite stores a NaN as NULL.
 double Finite(double v) { return std::isfinite(v) ? v : 0.0; }
 
+}  // namespace
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-}  // namespace
 
 std::string NewPredictionId() {
   thread_local std::mt19937_64 rng = [] {

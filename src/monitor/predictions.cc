@@ -146,6 +146,26 @@ Result<std::vector<StoredPrediction>> ListPredictions(Workspace& ws, const std::
   return out;
 }
 
+Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
+                                                           const std::string& model_name,
+                                                           int64_t after_ms,
+                                                           const std::string& after_id,
+                                                           int64_t until_ms, int limit) {
+  ASSIGN_OR_RETURN(
+      auto rows,
+      ws.db().Query(std::string(kColumns) +
+                        "WHERE model_name = ? AND (at_ms > ? OR (at_ms = ? AND id > ?)) "
+                        "AND at_ms <= ? ORDER BY at_ms, id LIMIT ?",
+                    {model_name, after_ms, after_ms, after_id, until_ms, int64_t{limit}}));
+  std::vector<StoredPrediction> out;
+  out.reserve(rows.size());
+  for (const SqlRow& r : rows) {
+    ASSIGN_OR_RETURN(StoredPrediction p, RowToPrediction(r));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 Json PredictionToJson(const StoredPrediction& p) {
   const PredictionRecord& r = p.record;
   return {

@@ -1,0 +1,533 @@
+// The monitor on synthetic traffic drawn from known distributions: levels
+// of a brightness shift, the false-alarm rate of same-distribution windows,
+// the embedding test catching a shift the image statistics miss, windows
+// cut by count, version and time, one alert per episode, predicted alerts
+// ahead of a gradual drift, accuracy from feedback, and the automatic
+// rollback of a version that breaks its latency SLO.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include "eval/eval.h"
+#include "monitor/evaluator.h"
+#include "registry/registry.h"
+#include "testing/testutil.h"
+
+namespace detops {
+namespace {
+
+using testing::TempDir;
+
+// Traffic of a camera whose photos may be darker (shift in reference
+// standard deviations of brightness) and whose scenes may differ in a way
+// only the embedding sees (image statistics unchanged).
+struct Traffic {
+  double brightness_shift_sd = 0;
+  bool other_scenes = false;
+  double latency_ms = 20;
+};
+
+constexpr double kBrightnessMean = 120, kBrightnessSd = 25;
+constexpr int kDim = 16;
+
+PredictionRecord Draw(std::mt19937_64& rng, const Traffic& t, int version = 1) {
+  std::normal_distribution<double> n01(0, 1);
+  std::uniform_real_distribution<double> u01(0, 1);
+  PredictionRecord r;
+  r.id = NewPredictionId();
+  r.model_name = "cars";
+  r.model_version = version;
+  r.width = 640;
+  r.height = 480;
+  const double b =
+      std::clamp(kBrightnessMean + kBrightnessSd * (n01(rng) + t.brightness_shift_sd), 0.0, 255.0);
+  r.profile.brightness = b;
+  r.profile.contrast = 50 + 8 * n01(rng);
+  r.profile.sharpness = std::exp(6 + 0.5 * n01(rng));
+  r.profile.mean_b = b - 5 + 5 * n01(rng);
+  r.profile.mean_g = b + 5 * n01(rng);
+  r.profile.mean_r = b + 5 + 5 * n01(rng);
+  r.embedding.resize(kDim);
+  for (float& e : r.embedding) e = static_cast<float>(n01(rng));
+  // Other scenes light the same way but look different to the network: a
+  // third of its features respond more.
+  if (t.other_scenes) {
+    for (int d = 0; d < kDim / 3; ++d) r.embedding[d] += 0.8f;
+  }
+  const int dets = static_cast<int>(u01(rng) * 4);
+  for (int i = 0; i < dets; ++i) {
+    LoggedDetection d;
+    d.class_id = u01(rng) < 0.6 ? 0 : 1;
+    d.class_name = d.class_id == 0 ? "dent" : "scratch";
+    d.score = 0.3 + 0.7 * u01(rng);
+    d.x1 = 100;
+    d.y1 = 100;
+    d.x2 = 200;
+    d.y2 = 180;
+    r.detections.push_back(d);
+  }
+  r.total_ms = t.latency_ms + 2 * n01(rng);
+  return r;
+}
+
+Json Summary(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  Json sample = Json::array();
+  const size_t n = std::min<size_t>(500, v.size());
+  for (size_t i = 0; i < n; ++i) sample.push_back(v[i * v.size() / n]);
+  double mean = 0;
+  for (double x : v) mean += x;
+  return {{"count", v.size()}, {"mean", mean / v.size()}, {"sample", sample}};
+}
+
+// A reference profile in the form pipeline/model_profile.cc writes, from
+// 1000 draws of normal traffic.
+std::string ReferenceJson(uint64_t seed = 99) {
+  std::mt19937_64 rng(seed);
+  std::map<std::string, std::vector<double>> image;
+  std::vector<double> dets, scores, low;
+  Json vectors = Json::array();
+  std::map<std::string, double> classes;
+  double total = 0;
+  for (int i = 0; i < 1000; ++i) {
+    PredictionRecord r = Draw(rng, {});
+    image["brightness"].push_back(r.profile.brightness);
+    image["contrast"].push_back(r.profile.contrast);
+    image["sharpness"].push_back(r.profile.sharpness);
+    image["mean_b"].push_back(r.profile.mean_b);
+    image["mean_g"].push_back(r.profile.mean_g);
+    image["mean_r"].push_back(r.profile.mean_r);
+    image["width"].push_back(r.width);
+    image["height"].push_back(r.height);
+    dets.push_back(static_cast<double>(r.detections.size()));
+    int l = 0;
+    for (const auto& d : r.detections) {
+      scores.push_back(d.score);
+      l += d.score < 0.5;
+      classes[d.class_name] += 1;
+      total += 1;
+    }
+    low.push_back(r.detections.empty() ? 0.0 : static_cast<double>(l) / r.detections.size());
+    if (i < 200) vectors.push_back(r.embedding);
+  }
+  Json img = Json::object();
+  for (auto& [k, v] : image) img[k] = Summary(v);
+  Json share = Json::object();
+  for (auto& [k, v] : classes) share[k] = v / total;
+  Json j = {{"images", 1000},
+            {"image", img},
+            {"embedding", {{"dim", kDim}, {"sample", vectors}}},
+            {"predictions",
+             {{"detections_per_image", Summary(dets)},
+              {"score", Summary(scores)},
+              {"low_confidence_fraction", Summary(low)},
+              {"class_share", share}}}};
+  return j.dump();
+}
+
+const ReferenceProfile& Reference() {
+  static const ReferenceProfile ref = *ParseReferenceProfile(ReferenceJson());
+  return ref;
+}
+
+std::vector<StoredPrediction> Window(std::mt19937_64& rng, const Traffic& t, int n,
+                                     int64_t start_ms = 1'000'000, int version = 1) {
+  std::vector<StoredPrediction> out;
+  for (int i = 0; i < n; ++i) {
+    StoredPrediction p;
+    p.record = Draw(rng, t, version);
+    p.record.time_ms = start_ms + i * 100;
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+WindowReport Score(const std::vector<StoredPrediction>& preds, const MonitorPolicy& policy,
+                   uint64_t seed = 1) {
+  WindowInput in;
+  in.model_name = "cars";
+  in.model_version = 1;
+  in.predictions = preds;
+  in.reference = &Reference();
+  in.classes = {"dent", "scratch"};
+  in.seed = seed;
+  return ScoreWindow(in, policy);
+}
+
+Level LevelOf(const WindowReport& r, const std::string& signal) {
+  const SignalValue* s = r.Find(signal);
+  EXPECT_NE(s, nullptr) << signal;
+  return s ? s->level : Level::kOk;
+}
+
+TEST(ScoreWindowTest, ABrightnessShiftIsRetrainALargerOneEscalates) {
+  const MonitorPolicy policy = DefaultMonitorPolicy();
+  std::mt19937_64 rng(1);
+  const WindowReport same = Score(Window(rng, {}, 200), policy);
+  EXPECT_EQ(LevelOf(same, "input.brightness"), Level::kOk);
+  const WindowReport darker = Score(Window(rng, {-0.6}, 200), policy);
+  EXPECT_EQ(LevelOf(darker, "input.brightness"), Level::kRetrain)
+      << darker.Find("input.brightness")->value;
+  EXPECT_LT(darker.Find("input.brightness")->p_value, 1e-4);
+  EXPECT_LT(darker.Find("input.brightness")->live, darker.Find("input.brightness")->reference);
+  // The examples are the darkest photos of the window.
+  ASSERT_FALSE(darker.Find("input.brightness")->examples.empty());
+  const WindowReport dark = Score(Window(rng, {-2.0}, 200), policy);
+  EXPECT_EQ(LevelOf(dark, "input.brightness"), Level::kEscalate)
+      << dark.Find("input.brightness")->value;
+  EXPECT_EQ(dark.level, Level::kEscalate);
+}
+
+TEST(ScoreWindowTest, SameDistributionWindowsRarelyAlarm) {
+  // The false-alarm rate of the default policy: any signal above ok in a
+  // window of same-distribution traffic (docs/monitoring.md quotes it).
+  const MonitorPolicy policy = DefaultMonitorPolicy();
+  for (int size : {200, 50}) {
+    int alarms = 0;
+    std::map<std::string, int> by_signal;
+    const int windows = 200;
+    for (int w = 0; w < windows; ++w) {
+      std::mt19937_64 rng(1000 + w);
+      const WindowReport r = Score(Window(rng, {}, size), policy, 7 + w);
+      bool any = false;
+      for (const SignalValue& s : r.signals) {
+        if (s.level > Level::kOk && s.signal.rfind("service.", 0) != 0) {
+          any = true;
+          ++by_signal[s.signal];
+        }
+      }
+      alarms += any;
+    }
+    const double rate = static_cast<double>(alarms) / windows;
+    std::cout << "false-alarm rate, windows of " << size << ": " << alarms << "/" << windows
+              << " = " << rate;
+    for (const auto& [s, n] : by_signal) std::cout << "  " << s << " " << n;
+    std::cout << "\n";
+    EXPECT_LE(rate, 0.03) << "windows of " << size;
+  }
+}
+
+TEST(ScoreWindowTest, TheEmbeddingTestCatchesAShiftTheImageStatisticsMiss) {
+  const MonitorPolicy policy = DefaultMonitorPolicy();
+  std::mt19937_64 rng(5);
+  const WindowReport other = Score(Window(rng, {0, true}, 200), policy);
+  for (const char* s : {"input.brightness", "input.contrast", "input.sharpness", "input.mean_g"}) {
+    EXPECT_EQ(LevelOf(other, s), Level::kOk) << s;
+  }
+  const SignalValue* e = other.Find("embedding.mmd");
+  ASSERT_NE(e, nullptr);
+  EXPECT_GT(e->level, Level::kOk) << "mmd2 " << e->value << " p " << e->p_value;
+  EXPECT_LT(e->p_value, 0.01);
+  const WindowReport same = Score(Window(rng, {}, 200), policy);
+  EXPECT_EQ(LevelOf(same, "embedding.mmd"), Level::kOk) << same.Find("embedding.mmd")->value;
+}
+
+TEST(ScoreWindowTest, ATooSmallWindowSaysSoInsteadOfScoring) {
+  const MonitorPolicy policy = DefaultMonitorPolicy();
+  std::mt19937_64 rng(3);
+  const WindowReport r = Score(Window(rng, {-3}, 12), policy);
+  EXPECT_FALSE(r.scored);
+  EXPECT_EQ(r.level, Level::kOk);
+  EXPECT_NE(r.note.find("too few samples"), std::string::npos) << r.note;
+  EXPECT_NE(r.note.find("12"), std::string::npos) << r.note;
+}
+
+TEST(ScoreWindowTest, KpisCountInspectionsSettledWithoutAPerson) {
+  MonitorPolicy policy = DefaultMonitorPolicy();
+  policy.min_samples = 1;
+  std::vector<StoredPrediction> preds(4);
+  const double scores[4][2] = {{0.9, 0.1}, {0.9, 0.45}, {0.2, 0}, {0.61, 0.7}};
+  for (int i = 0; i < 4; ++i) {
+    preds[i].record.id = "p" + std::to_string(i);
+    preds[i].record.time_ms = 3'600'000LL * i / 3;  // 4 inspections over 1 hour
+    for (double s : scores[i]) {
+      if (s > 0) preds[i].record.detections.push_back({"dent", 0, s, 0, 0, 10, 10});
+    }
+  }
+  const WindowReport r = Score(preds, policy);
+  // Uncertain band [0.3, 0.6): only the second inspection needs a person.
+  EXPECT_EQ(r.kpis.automated, 3);
+  EXPECT_DOUBLE_EQ(r.kpis.automation_rate, 0.75);
+  EXPECT_DOUBLE_EQ(r.kpis.manual_review_rate, 0.25);
+  EXPECT_NEAR(r.kpis.inspections_per_hour, 4.0, 1e-9);
+}
+
+TEST(AccuracyTest, FeedbackAccuracyIsWhatEvalComputesOnTheSameBoxes) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<LabelledPrediction> labelled;
+  std::vector<EvalImage> images;
+  const std::vector<std::string> classes = {"dent", "scratch"};
+  for (int i = 0; i < 60; ++i) {
+    LabelledPrediction l;
+    EvalImage img;
+    const double x = 50 + 300 * u(rng), y = 50 + 200 * u(rng);
+    const int cls = u(rng) < 0.5 ? 0 : 1;
+    l.truth.push_back({classes[cls], x, y, x + 80, y + 60});
+    img.truth.push_back({cls, float(x), float(y), float(x + 80), float(y + 60), false});
+    const double jitter = u(rng) < 0.7 ? 5 : 60;  // some detections miss
+    const double score = u(rng);
+    l.prediction.record.detections.push_back(
+        {classes[cls], cls, score, x + jitter, y, x + 80 + jitter, y + 60});
+    img.detections.push_back(
+        {cls, float(score), float(x + jitter), float(y), float(x + 80 + jitter), float(y + 60)});
+    labelled.push_back(std::move(l));
+    images.push_back(std::move(img));
+  }
+  const FeedbackAccuracy acc = AccuracyFromFeedback(labelled, classes);
+  const EvalReport want = Evaluate(images, classes);
+  EXPECT_EQ(acc.labels, 60);
+  EXPECT_NEAR(acc.map50, want.map50, 1e-6);
+  EXPECT_NEAR(acc.precision, want.precision, 1e-9);
+  EXPECT_NEAR(acc.recall, want.recall, 1e-9);
+  EXPECT_LE(acc.map50_ci.low, acc.map50);
+  EXPECT_GE(acc.map50_ci.high, acc.map50);
+  EXPECT_LT(acc.map50_ci.high - acc.map50_ci.low, 0.6);
+}
+
+// ---- the monitor over a real workspace ----
+
+class MonitorTickTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ws = Workspace::Open({dir_ / "ws"});
+    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+    ws_ = std::move(*ws);
+    auto reg = Registry::Open(*ws_);
+    ASSERT_TRUE(reg.ok());
+    registry_ = std::move(*reg);
+    testing::WriteText(dir_ / "w.pt", "weights");
+    for (int v = 1; v <= 2; ++v) {
+      NewModelVersion nv;
+      nv.name = "cars";
+      nv.run_id = "run" + std::to_string(v);
+      nv.weights = dir_ / "w.pt";
+      nv.profile_json = ReferenceJson();
+      nv.spec.imgsz = 64;
+      nv.spec.classes = {"dent", "scratch"};
+      nv.metrics = {{"map50", 0.6}, {"f1", 0.6}};
+      ASSERT_TRUE(registry_->Register(nv).ok());
+    }
+    Promote(1);
+    policy_ = DefaultMonitorPolicy();
+    policy_.window_size = 100;
+    policy_.min_samples = 50;
+    policy_.mmd_permutations = 50;
+  }
+
+  void Promote(int version) {
+    AliasChange c;
+    c.name = "cars";
+    c.alias = kProduction;
+    c.to_version = version;
+    auto current = registry_->AliasVersion("cars", kProduction);
+    ASSERT_TRUE(current.ok());
+    c.expected_from = *current;
+    c.actor = "test";
+    c.reason = "test";
+    c.forced = true;
+    ASSERT_TRUE(registry_->SetAlias(c).ok());
+  }
+
+  // Logs `n` predictions from `t`, 100 ms apart after the last ones.
+  void Log(int n, const Traffic& t, int version = 1) {
+    auto log = PredictionLog::Open(*ws_);
+    ASSERT_TRUE(log.ok());
+    for (int i = 0; i < n; ++i) {
+      PredictionRecord r = Draw(rng_, t, version);
+      r.time_ms = (clock_ms_ += 100);
+      (*log)->Append(std::move(r));
+    }
+    ASSERT_TRUE((*log)->Flush().ok());
+  }
+
+  TickResult Tick(int64_t now_ms = 0) {
+    if (!monitor_) {
+      MonitorOptions o;
+      o.policy = policy_;
+      o.model = "cars";
+      auto m = Monitor::Open(*ws_, o);
+      EXPECT_TRUE(m.ok());
+      monitor_ = std::move(*m);
+    }
+    auto r = monitor_->Tick(now_ms ? now_ms : clock_ms_ + 2000);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : TickResult{};
+  }
+
+  std::vector<Alert> Alerts(const std::string& kind = "") {
+    auto all = ListAlerts(*ws_, {"cars", "", "", 0});
+    EXPECT_TRUE(all.ok());
+    std::vector<Alert> out;
+    for (const Alert& a : *all) {
+      if (kind.empty() || a.kind == kind) out.push_back(a);
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<Monitor> monitor_;
+  MonitorPolicy policy_;
+  std::mt19937_64 rng_{42};
+  int64_t clock_ms_ = 1'700'000'000'000;
+};
+
+TEST_F(MonitorTickTest, WindowsCloseByCountByVersionAndByTime) {
+  Log(250, {});
+  TickResult r = Tick();
+  ASSERT_EQ(r.windows.size(), 2u);  // 50 wait for more
+  EXPECT_EQ(r.windows[0].n, 100);
+  EXPECT_TRUE(r.windows[0].scored);
+  EXPECT_EQ(Tick().windows.size(), 0u);  // nothing new: nothing scored twice
+  Log(30, {}, 2);                        // a new version closes the 50
+  r = Tick();
+  ASSERT_EQ(r.windows.size(), 1u);
+  EXPECT_EQ(r.windows[0].n, 50);
+  EXPECT_EQ(r.windows[0].model_version, 1);
+  // An hour later the 30 of version 2 close by time: too few to score.
+  r = Tick(clock_ms_ + 3'700'000);
+  ASSERT_EQ(r.windows.size(), 1u);
+  EXPECT_EQ(r.windows[0].model_version, 2);
+  EXPECT_FALSE(r.windows[0].scored);
+  EXPECT_NE(r.windows[0].note.find("too few samples"), std::string::npos);
+  auto stored = ListWindowReports(*ws_, "cars", 0, 0);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->size(), 4u);
+}
+
+TEST_F(MonitorTickTest, OneEpisodeIsOneAlertThatUpdatesThenResolves) {
+  Log(100, {});
+  Log(300, {-0.8});  // three dark windows
+  TickResult r = Tick();
+  ASSERT_EQ(r.windows.size(), 4u);
+  std::vector<Alert> brightness;
+  for (const Alert& a : Alerts(kAlertThreshold)) {
+    if (a.signal == "input.brightness") brightness.push_back(a);
+  }
+  ASSERT_EQ(brightness.size(), 1u);
+  EXPECT_EQ(brightness[0].windows, 3);
+  EXPECT_EQ(brightness[0].state, kAlertOpen);
+  EXPECT_GE(brightness[0].level, Level::kRetrain);
+  EXPECT_FALSE(brightness[0].example_ids.empty());
+  EXPECT_NE(brightness[0].message.find("input.brightness"), std::string::npos);
+  const int64_t first = brightness[0].id;
+  // Back to normal for resolve_after_ok_windows windows: resolved by the monitor.
+  Log(300, {});
+  Tick();
+  auto a = GetAlert(*ws_, first);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->state, kAlertResolved);
+  EXPECT_EQ(a->resolved_by, "monitor");
+  // Dark again: a new episode, a new alert.
+  Log(100, {-0.8});
+  Tick();
+  int episodes = 0;
+  for (const Alert& x : Alerts(kAlertThreshold)) episodes += x.signal == "input.brightness";
+  EXPECT_EQ(episodes, 2);
+}
+
+TEST_F(MonitorTickTest, APredictedAlertFiresBeforeAGradualDriftCrossesRetrain) {
+  // The photos darken a little more every window.
+  policy_.window_size = 200;
+  int predicted_at = -1, crossed_at = -1;
+  for (int w = 0; w < 20 && crossed_at < 0; ++w) {
+    Log(200, {-0.04 * w});
+    TickResult r = Tick();
+    for (const WindowReport& win : r.windows) {
+      const SignalValue* b = win.Find("input.brightness");
+      if (b) {
+        std::cout << "window " << w << ": brightness psi " << b->value << " " << LevelName(b->level)
+                  << " p " << b->p_value << "\n";
+      }
+    }
+    for (const Alert& a : r.alerts) {
+      if (a.signal != "input.brightness") continue;
+      if (a.kind == kAlertPredicted && a.state == kAlertOpen && predicted_at < 0) predicted_at = w;
+      if (a.kind == kAlertThreshold && a.level >= Level::kRetrain) crossed_at = w;
+    }
+  }
+  ASSERT_GE(crossed_at, 0) << "the drift never reached retrain";
+  ASSERT_GE(predicted_at, 0) << "no predicted alert";
+  std::cout << "predicted at window " << predicted_at << ", crossed at window " << crossed_at
+            << ": lead " << crossed_at - predicted_at << " windows\n";
+  EXPECT_LT(predicted_at, crossed_at);
+  // Once crossed, the prediction is superseded.
+  for (const Alert& a : Alerts(kAlertPredicted)) {
+    if (a.signal == "input.brightness") {
+      EXPECT_EQ(a.state, kAlertResolved) << a.note;
+    }
+  }
+}
+
+TEST_F(MonitorTickTest, StableTrafficGivesNoPredictedAlert) {
+  policy_.window_size = 200;
+  for (int w = 0; w < 12; ++w) Log(200, {});
+  Tick();
+  EXPECT_TRUE(Alerts(kAlertPredicted).empty());
+}
+
+TEST_F(MonitorTickTest, ASlowVersionIsRolledBackAndTheAuditSaysWhy) {
+  policy_.slo_latency_p95_ms = 100;
+  policy_.thresholds["service.latency_p95_ms"] = {80, std::numeric_limits<double>::infinity(), 100,
+                                                  false};
+  policy_.rollback_slo_windows = 2;
+  Log(100, {});  // version 1, fast
+  Promote(2);
+  Log(100, {0, false, 400}, 2);  // version 2 at 400 ms: one window, no rollback yet
+  TickResult r = Tick();
+  EXPECT_TRUE(r.actions.empty());
+  Log(100, {0, false, 400}, 2);  // the second consecutive window
+  r = Tick();
+  ASSERT_EQ(r.actions.size(), 1u);
+  EXPECT_NE(r.actions[0].find("rolled back cars production from 2 to 1"), std::string::npos)
+      << r.actions[0];
+  auto now = registry_->AliasVersion("cars", kProduction);
+  ASSERT_TRUE(now.ok() && *now);
+  EXPECT_EQ(**now, 1);
+  auto history = registry_->History("cars");
+  ASSERT_TRUE(history.ok());
+  const AuditEntry& last = history->back();
+  EXPECT_EQ(last.action, "rollback");
+  EXPECT_EQ(last.actor, "monitor");
+  EXPECT_NE(last.reason.find("alert #"), std::string::npos) << last.reason;
+  EXPECT_NE(last.reason.find("service.latency_p95_ms"), std::string::npos) << last.reason;
+  bool action_recorded = false;
+  for (const Alert& a : Alerts(kAlertThreshold)) {
+    action_recorded |= a.action.find("rolled back") != std::string::npos;
+  }
+  EXPECT_TRUE(action_recorded);
+}
+
+TEST_F(MonitorTickTest, EscalateFreezesPromotionUntilAcknowledged) {
+  Log(100, {-2.5});
+  Tick();
+  auto freeze = PromotionFreeze(*ws_, "cars");
+  ASSERT_TRUE(freeze.ok());
+  ASSERT_TRUE(freeze->has_value());
+  auto status = GetMonitorStatus(*ws_, "cars");
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->size(), 1u);
+  EXPECT_EQ((*status)[0].level, Level::kEscalate);
+  EXPECT_TRUE((*status)[0].freeze.has_value());
+  // Every escalated signal (brightness and the colour means) is one alert;
+  // the freeze holds until a person has acknowledged each.
+  for (int i = 0; i < 20; ++i) {
+    auto f = PromotionFreeze(*ws_, "cars");
+    ASSERT_TRUE(f.ok());
+    if (!f->has_value()) break;
+    ASSERT_TRUE(AcknowledgeAlert(*ws_, (*f)->id, "alice", "looking").ok());
+  }
+  auto after = PromotionFreeze(*ws_, "cars");
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->has_value());
+}
+
+}  // namespace
+}  // namespace detops
