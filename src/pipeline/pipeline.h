@@ -149,6 +149,11 @@ struct PromoteJobOptions {
   int threads = 2;
   std::string device = "cpu";
   std::function<void(const std::string&)> on_progress;
+  // A promotion no person asked for (a pipeline, a trigger). While an
+  // escalate-level alert of the model is open (monitor/alerts.h
+  // PromotionFreeze), an automatic promotion to production is refused;
+  // a person's promotion goes ahead with a note naming the alert.
+  bool automatic = false;
 };
 
 struct PromoteJobResult {
