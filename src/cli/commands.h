@@ -32,5 +32,6 @@ void AddTokenCommands(CLI::App& app, Globals& g);
 void AddFeedbackCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
 void AddAlertCommands(CLI::App& app, Globals& g);
+void AddMonitorCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

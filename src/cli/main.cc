@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   AddFeedbackCommands(app, g);
   AddWorkspaceCommands(app, g);
   AddAlertCommands(app, g);
+  AddMonitorCommands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -19,12 +19,18 @@ namespace {
 struct ServeArgs {
   ServerOptions o;
   double batch_max_delay_ms = 0;
+  std::string monitor_policy;
 };
 
 int Serve(Globals& g, ServeArgs& a) {
   auto opened = OpenWorkspace(g);
   if (!opened.ok()) return Fail(opened.status());
   a.o.batch_max_delay_us = static_cast<int64_t>(a.batch_max_delay_ms * 1000);
+  if (!a.monitor_policy.empty()) {
+    auto policy = LoadMonitorPolicy(a.monitor_policy);
+    if (!policy.ok()) return Fail(policy.status());
+    a.o.monitor_policy = *policy;
+  }
   // SIGINT and SIGTERM are taken by this thread (sigwait), not delivered
   // asynchronously: the server's threads inherit the mask.
   sigset_t signals;
@@ -234,6 +240,26 @@ void AddServeCommands(CLI::App& app, Globals& g) {
       ->check(CLI::ExistingFile);
   serve->add_option("--tls-key", o.tls_key, "PEM private key")->check(CLI::ExistingFile);
   serve->add_option("--log-file", o.log_file, "event log (default: stderr)");
+  serve->add_flag("!--no-monitor", o.monitor,
+                  "do not run the monitor (drift, service health, alerts, rollback) in the "
+                  "server");
+  serve
+      ->add_option("--monitor-policy", sa->monitor_policy,
+                   "monitoring policy YAML (docs/monitoring.md; default: the built-in one)")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--monitor-every", o.monitor_every_s, "seconds between monitor runs")
+      ->check(CLI::Range(1, 86400))
+      ->capture_default_str();
+  serve
+      ->add_option("--monitor-every-requests", o.monitor_every_requests,
+                   "also run the monitor after this many predictions (0: by time only)")
+      ->check(CLI::Range(0, 100000000))
+      ->capture_default_str();
+  serve
+      ->add_option("--sample-every", o.sample_every_s,
+                   "seconds between samples of counters and resources (CPU, memory, threads)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve->callback([&g, sa] { g.exit_code = Serve(g, *sa); });
 
   auto* client = app.add_subcommand("client", "Talk to a running detops server");

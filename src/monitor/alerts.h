@@ -37,8 +37,8 @@ struct Alert {
   int64_t id = 0;
   std::string model_name;
   int model_version = 0;
-  std::string signal;  // a MonitorSignals() name
-  std::string kind;    // kAlertThreshold, kAlertPredicted, kAlertAction
+  std::string signal;               // a MonitorSignals() name
+  std::string kind;                 // kAlertThreshold, kAlertPredicted, kAlertAction
   Level level = Level::kWarn;       // now
   Level peak_level = Level::kWarn;  // highest in the episode
   std::string state;                // kAlertOpen, kAlertAcknowledged, kAlertResolved
@@ -46,8 +46,8 @@ struct Alert {
   double value = 0;                 // latest
   double threshold = 0;             // of the level reached (predicted: the retrain threshold)
   int64_t window_start_ms = 0, window_end_ms = 0, window_n = 0;  // latest window
-  int windows = 1;     // windows that reached a level in this episode
-  int ok_windows = 0;  // consecutive ok windows since the last one that did
+  int windows = 1;                       // windows that reached a level in this episode
+  int ok_windows = 0;                    // consecutive ok windows since the last one that did
   std::vector<std::string> example_ids;  // prediction ids that show it
   std::string message;                   // one human sentence
   std::string action;                    // what the monitor did ("rolled back ...")
@@ -71,9 +71,9 @@ struct AlertObservation {
 
 struct AlertChange {
   Alert alert;
-  bool opened = false;        // a new episode
-  bool level_rose = false;    // the level is higher than any notified before
-  bool resolved = false;      // this observation resolved it
+  bool opened = false;      // a new episode
+  bool level_rose = false;  // the level is higher than any notified before
+  bool resolved = false;    // this observation resolved it
   bool should_notify() const { return opened || level_rose; }
 };
 

@@ -72,8 +72,8 @@ Result<std::vector<WindowReport>> QueryWindows(Workspace& ws, const std::string&
   return out;
 }
 
-// The latest feedback of predictions of one version logged up to
-// `until_ms`, newest first, at most `limit`.
+// The latest feedback of the newest `limit` labelled predictions of one
+// version logged up to `until_ms`, oldest first.
 Result<std::vector<LabelledPrediction>> RecentLabelled(Workspace& ws, const std::string& model,
                                                        int version, int64_t until_ms, int limit) {
   ASSIGN_OR_RETURN(
@@ -92,6 +92,8 @@ Result<std::vector<LabelledPrediction>> RecentLabelled(Workspace& ws, const std:
     ASSIGN_OR_RETURN(StoredPrediction p, GetPrediction(ws, r.Text(0)));
     out.push_back({std::move(p), std::move(*truth)});
   }
+  // Oldest first: COCO AP breaks ties between equal scores by image order.
+  std::reverse(out.begin(), out.end());
   return out;
 }
 
@@ -170,6 +172,7 @@ Result<bool> Monitor::ScoreAndAct(Registry& registry, std::vector<StoredPredicti
   in.model_version = window[0].record.model_version;
   const int64_t start = window.front().record.time_ms, end = window.back().record.time_ms;
   in.seed = static_cast<uint64_t>(start) ^ 0x9e3779b97f4a7c15ull;
+  in.serving_precision = options_.serving_precision;
   auto version = registry.Get(ModelRef{options_.model, in.model_version, ""});
   if (version.ok()) {
     in.registered_metrics = version->metrics;

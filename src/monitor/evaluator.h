@@ -34,6 +34,7 @@ class Registry;
 
 struct ReferenceProfile {
   int64_t images = 0;
+  std::string precision;  // the network's when profiled ("fp32", "bf16"; "" = unknown)
   // image feature -> sorted sample of order statistics ("brightness", ...,
   // "width", "height"), and how many images each stands for.
   std::map<std::string, std::vector<double>> image;
@@ -159,6 +160,9 @@ struct WindowInput {
   int64_t labelled_in_window = 0;
   ServiceFigures service;
   uint64_t seed = 1;  // the permutation test's
+  // The precision the predictions were made in ("" = unknown): embeddings
+  // from a bf16 network are not compared with an fp32 reference.
+  std::string serving_precision;
 };
 // Scores every signal of the policy; a window under min_samples is
 // returned unscored with a note.
@@ -171,8 +175,9 @@ struct MonitorOptions {
   std::string model;  // registry model name
   std::string alias = "production";
   std::string actor = "monitor";
-  bool act = true;     // may roll back (policy.auto_rollback permitting)
-  bool notify = true;  // may call the webhook / command
+  bool act = true;                // may roll back (policy.auto_rollback permitting)
+  bool notify = true;             // may call the webhook / command
+  std::string serving_precision;  // the server's ("" = unknown: detops monitor watch)
 };
 
 struct TickResult {

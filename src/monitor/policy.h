@@ -104,9 +104,9 @@ struct MonitorPolicy {
   double rollback_after_promotion_hours = 72;
   bool freeze_on_escalate = true;
   // ---- notifications ----
-  std::string webhook;        // POSTs the alert as JSON ("" = none)
-  std::string command;        // runs with the alert JSON on stdin ("" = none)
-  int notify_retries = 3;     // attempts after the first
+  std::string webhook;          // POSTs the alert as JSON ("" = none)
+  std::string command;          // runs with the alert JSON on stdin ("" = none)
+  int notify_retries = 3;       // attempts after the first
   int notify_backoff_ms = 500;  // doubled after each failed attempt
   int notify_timeout_ms = 5000;
 };

@@ -32,6 +32,7 @@ Result<ReferenceProfile> ParseReferenceProfile(const std::string& json) {
   if (!j.is_object()) return Status::Corruption("reference profile: not a JSON object");
   ReferenceProfile p;
   if (auto it = j.find("images"); it != j.end() && it->is_number()) p.images = it->get<int64_t>();
+  if (auto it = j.find("precision"); it != j.end() && it->is_string()) p.precision = *it;
   if (auto it = j.find("image"); it != j.end() && it->is_object()) {
     for (const auto& [name, summary] : it->items()) {
       int64_t count = 0;

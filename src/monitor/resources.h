@@ -11,17 +11,17 @@
 namespace detops {
 
 struct ResourceSample {
-  int64_t at_ms = 0;              // Unix epoch milliseconds
-  double cpu_seconds = 0;         // user + system CPU time of the process so far
-  double cpu_percent = 0;         // since the previous sample (100 = one core busy); 0 at first
-  int64_t rss_bytes = 0;          // resident set size
-  int64_t peak_rss_bytes = 0;     // VmHWM
-  int threads = 0;                // threads of the process
-  int open_fds = 0;               // open file descriptors (connections included)
-  double load1 = 0, load5 = 0;    // host load averages
-  int64_t mem_total_bytes = 0;    // host
+  int64_t at_ms = 0;            // Unix epoch milliseconds
+  double cpu_seconds = 0;       // user + system CPU time of the process so far
+  double cpu_percent = 0;       // since the previous sample (100 = one core busy); 0 at first
+  int64_t rss_bytes = 0;        // resident set size
+  int64_t peak_rss_bytes = 0;   // VmHWM
+  int threads = 0;              // threads of the process
+  int open_fds = 0;             // open file descriptors (connections included)
+  double load1 = 0, load5 = 0;  // host load averages
+  int64_t mem_total_bytes = 0;  // host
   int64_t mem_available_bytes = 0;
-  int cores = 0;                  // online CPUs
+  int cores = 0;  // online CPUs
 };
 
 // Samples resources; cpu_percent is measured against `previous` (pass

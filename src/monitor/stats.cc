@@ -124,15 +124,27 @@ Pooled Pool(const std::vector<std::vector<float>>& reference,
     }
   }
   if (p.dim == 0 || p.n < 2 || p.m < 2) return {};
+  std::vector<double> means(p.dim), sds(p.dim);
   for (size_t k = 0; k < p.dim; ++k) {
     double sum = 0, sq = 0;
     for (size_t i = 0; i < p.n; ++i) sum += p.x[i * p.dim + k];
-    const double mean = sum / static_cast<double>(p.n);
+    means[k] = sum / static_cast<double>(p.n);
     for (size_t i = 0; i < p.n; ++i)
-      sq += (p.x[i * p.dim + k] - mean) * (p.x[i * p.dim + k] - mean);
-    const double sd = std::max(std::sqrt(sq / static_cast<double>(p.n - 1)), 1e-6);
+      sq += (p.x[i * p.dim + k] - means[k]) * (p.x[i * p.dim + k] - means[k]);
+    sds[k] = std::sqrt(sq / static_cast<double>(p.n - 1));
+  }
+  // A network's embedding has near-constant features (channels a short
+  // training left dead): divided by their own tiny spread, the rounding of
+  // another precision (bf16 serving against an fp32 reference) or of the
+  // log would look like a huge shift. Their spread is floored at a tenth of
+  // the median feature's.
+  std::vector<double> sorted = sds;
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  const double floor = std::max(0.1 * sorted[sorted.size() / 2], 1e-6);
+  for (size_t k = 0; k < p.dim; ++k) {
+    const double sd = std::max(sds[k], floor);
     for (size_t i = 0; i < p.rows(); ++i) {
-      p.x[i * p.dim + k] = static_cast<float>((p.x[i * p.dim + k] - mean) / sd);
+      p.x[i * p.dim + k] = static_cast<float>((p.x[i * p.dim + k] - means[k]) / sd);
     }
   }
   return p;

@@ -64,7 +64,9 @@ struct MmdResult {
 // Maximum Mean Discrepancy two-sample test with an RBF kernel
 // k(x, y) = exp(-|x - y|^2 / (2 sigma^2)) on vectors whose dimensions are
 // first standardised by the reference's per-dimension mean and standard
-// deviation (floored at 1e-6), sigma the median pairwise distance of the
+// deviation (floored at a tenth of the median dimension's, so that nearly
+// constant features do not turn rounding into drift), sigma the median
+// pairwise distance of the
 // pooled standardised sample. The null distribution comes from
 // `permutations` random relabellings of the pooled sample (the kernel
 // matrix is computed once; 200 + 200 vectors of dimension 128 with 200

@@ -79,7 +79,7 @@ void Classify(SignalValue& s, const MonitorPolicy& policy, double alpha) {
   if (level > Level::kOk && s.p_value >= 0 && s.p_value >= alpha) {
     char buf[128];
     std::snprintf(buf, sizeof buf, "not significant (p = %.3g >= %.3g)", s.p_value, alpha);
-    s.note = buf;
+    s.note = s.note.empty() ? std::string(buf) : s.note + "; " + buf;
     level = Level::kOk;
   }
   s.level = level;
@@ -117,9 +117,13 @@ void InputDrift(const WindowInput& in, const MonitorPolicy& policy, WindowReport
       continue;
     }
     const std::vector<double>& reference = ref->second;
+    const int64_t ref_n = in.reference->image_count.at(feature);
+    if (ref_n < policy.min_samples) {
+      s.note = "small reference (" + std::to_string(ref_n) + " images): little power";
+    }
     s.reference = Mean(reference);
     s.value = Psi(reference, live);
-    const KsResult ks = KsTwoSample(reference, live, in.reference->image_count.at(feature));
+    const KsResult ks = KsTwoSample(reference, live, ref_n);
     s.test_statistic = ks.statistic;
     s.p_value = ks.p_value;
     Classify(s, policy, policy.alpha / kFeatureTests);
@@ -144,6 +148,11 @@ void EmbeddingDrift(const WindowInput& in, const MonitorPolicy& policy, WindowRe
   if (ref.size() < 2 || live.size() < 2) {
     Unscored(s, ref.size() < 2 ? "the reference profile has no embedding sample"
                                : "the window's predictions carry no embedding");
+  } else if (!in.serving_precision.empty() && !in.reference->precision.empty() &&
+             in.serving_precision != in.reference->precision) {
+    Unscored(s, "the reference embeddings were measured in " + in.reference->precision +
+                    ", this server runs " + in.serving_precision +
+                    ": serve in that precision, or register again on this machine");
   } else if (ref[0].size() != live[0].size()) {
     Unscored(s, "embedding sizes differ (reference " + std::to_string(ref[0].size()) + ", live " +
                     std::to_string(live[0].size()) + ")");

@@ -53,17 +53,22 @@ Json SummarizeValues(std::vector<double> v) {
 
 Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
                                           const Manifest& manifest, int max_images) {
-  // The validation split; a set without one falls back to test, then train.
+  // The validation split first, then test, then train, up to max_images:
+  // a drift test against a reference of a handful of photos (a small set's
+  // validation split) has no power, and PSI on it is noise. Images the
+  // model trained on describe the photos to expect as well as held-out ones
+  // do; their embeddings sit a little closer to what the network learned.
   std::vector<const ImageEntry*> entries;
   std::string split;
   for (Split s : {Split::kVal, Split::kTest, Split::kTrain}) {
+    bool used = false;
     for (const ImageEntry& e : manifest.images) {
-      if (e.split == s && static_cast<int>(entries.size()) < max_images) entries.push_back(&e);
+      if (e.split == s && static_cast<int>(entries.size()) < max_images) {
+        entries.push_back(&e);
+        used = true;
+      }
     }
-    if (!entries.empty()) {
-      split = SplitName(s);
-      break;
-    }
+    if (used) split += (split.empty() ? "" : "+") + std::string(SplitName(s));
   }
   std::map<std::string, std::vector<double>> image_stats;
   std::vector<double> dets_per_image, scores, box_area, low_conf;
@@ -75,10 +80,11 @@ Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
     std::vector<cv::Mat> mats;
     for (size_t i = first; i < std::min(entries.size(), first + kBatch); ++i) {
       const std::filesystem::path path = ws.blobs().PathOf(entries[i]->blob);
-      ImageProfile p = ProfileImageFile(path);
-      if (!p.decodes) continue;
+      // Measured on the decoded image, as the server measures each request
+      // (a reduced-scale JPEG decode gives other sharpness figures).
       auto img = LoadImageForModel(path);
       if (!img.ok()) continue;
+      const ImageProfile p = ProfileDecodedImage(*img);
       image_stats["brightness"].push_back(p.brightness);
       image_stats["contrast"].push_back(p.contrast);
       image_stats["sharpness"].push_back(p.sharpness);
@@ -139,6 +145,7 @@ Result<std::string> BuildReferenceProfile(Workspace& ws, Detector& detector,
     classes[manifest.classes[c]] = total ? static_cast<double>(class_counts[c]) / total : 0.0;
   }
   Json j = {{"split", split},
+            {"precision", detector.precision()},
             {"images", embeddings.size()},
             {"image", images},
             {"embedding", {{"dim", dim}, {"mean", jm}, {"std", js}, {"sample", vectors}}},

@@ -1,6 +1,7 @@
 // Register a trained run as a model version; promote a version through the
 // policy's gates; roll production back.
 
+#include "monitor/alerts.h"
 #include "pipeline/jobs_internal.h"
 
 namespace detops {
@@ -53,7 +54,18 @@ Result<ModelVersion> RunRegisterJob(Workspace& ws, const RegisterJobOptions& o) 
     metrics = HeadlineMetrics(ev);
   }
   if (o.on_progress) o.on_progress("profiling " + run.dataset_version + " for monitoring");
-  ASSIGN_OR_RETURN(std::string profile, BuildReferenceProfile(ws, *detector, manifest, 500));
+  // The profile is measured in the precision `detops serve` runs by default
+  // on this machine (bf16 where the CPU has AVX512-BF16): the embeddings of
+  // a bf16 network differ from fp32's by more than a drift test forgives.
+  ASSIGN_OR_RETURN(std::string serving, ResolvePrecision("auto", o.device));
+  std::unique_ptr<Detector> profiler;
+  if (serving != detector->precision()) {
+    DetectorOptions po{o.device, o.threads};
+    po.precision = serving;
+    ASSIGN_OR_RETURN(profiler, Detector::Load(weights, po));
+  }
+  ASSIGN_OR_RETURN(std::string profile,
+                   BuildReferenceProfile(ws, profiler ? *profiler : *detector, manifest, 500));
   ASSIGN_OR_RETURN(auto registry, Registry::Open(ws));
   NewModelVersion nv;
   nv.name = o.name.empty() ? dataset.dataset : o.name;
@@ -88,6 +100,17 @@ Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& o
   PromoteJobResult out;
   ASSIGN_OR_RETURN(out.candidate, registry->Get(ref));
   const ModelVersion& cand = out.candidate;
+  if (o.to == kProduction) {
+    ASSIGN_OR_RETURN(std::optional<Alert> freeze, PromotionFreeze(ws, cand.name));
+    if (freeze) {
+      const std::string why = "promotion of " + cand.name + " is frozen by alert #" +
+                              std::to_string(freeze->id) + " (" + freeze->signal + " at " +
+                              LevelName(freeze->peak_level) + ") until a person acknowledges it";
+      if (o.automatic)
+        return Status::AlreadyExists(why + ": detops alerts ack " + std::to_string(freeze->id));
+      out.notes.push_back(why + "; promoted by " + (o.actor.empty() ? "a person" : o.actor));
+    }
+  }
   // Another process may move the alias while the gates run; the registry
   // refuses a change made against a stale view, and we check again.
   for (int attempt = 0; attempt < 3; ++attempt) {

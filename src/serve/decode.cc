@@ -76,7 +76,13 @@ Status DecodePixels(std::string_view bytes, int target, DecodedImage& out) {
   int reduce = 1;
   if (out.format == "jpeg" && target > 0) {
     const int longest = std::max(out.width, out.height);
-    while (reduce < 8 && longest / (reduce * 2) >= target) reduce *= 2;
+    const int shortest = std::min(out.width, out.height);
+    // Not below the scale image profiles are measured at (short side >= 128,
+    // data/image_profile.h): the monitor compares this request's sharpness
+    // with the reference's, and a tiny model's 1/8 decode would differ.
+    while (reduce < 8 && longest / (reduce * 2) >= target && shortest / (reduce * 2) >= 128) {
+      reduce *= 2;
+    }
     flags = reduce == 8   ? cv::IMREAD_REDUCED_COLOR_8
             : reduce == 4 ? cv::IMREAD_REDUCED_COLOR_4
             : reduce == 2 ? cv::IMREAD_REDUCED_COLOR_2

@@ -43,11 +43,6 @@ Result<std::vector<FeedbackBox>> ReadBoxes(const Json& body) {
   return boxes;
 }
 
-void SendStatus(httplib::Response& res, const Status& s) {
-  int status = HttpStatusFor(s);
-  SendError(res, status, ErrorCodeFor(status), s.message());
-}
-
 // A promotion's answer: what the gates found and what changed.
 Json PromotionToJson(const PromoteJobResult& r, const std::string& to) {
   Json j = {{"candidate", r.candidate.Ref()},
@@ -220,17 +215,20 @@ void ServerImpl::Promote(const httplib::Request& req, httplib::Response& res) {
     return SendStatus(res, submitted.status());
   }
   JobSnapshot job = *jobs_->Get(submitted->id);
-  if (submitted->ahead == 0 && !PrefersAsync(req)) {
+  // A client that asked for the handle gets it even when the worker was
+  // quicker than this thread (the job may be finished already).
+  const bool async = PrefersAsync(req);
+  if (submitted->ahead == 0 && !async) {
     job = jobs_->WaitFor(
         submitted->id, [](const JobSnapshot& j) { return j.finished() || !j.progress.empty(); },
         std::chrono::seconds(5));
   }
-  if (job.finished() && !job.result.is_null()) {
+  if (!async && job.finished() && !job.result.is_null()) {
     res.status = job.error.ok() ? 200 : HttpStatusFor(job.error);
     res.set_content(job.result.dump(), "application/json");
     return;
   }
-  if (job.finished()) return SendStatus(res, job.error);
+  if (!async && job.finished()) return SendStatus(res, job.error);
   res.status = 202;
   res.set_header("Location", JobUrl(job.id));
   res.set_content(JobToJson(job).dump(), "application/json");
@@ -269,6 +267,11 @@ void ServerImpl::Rollback(const httplib::Request& req, httplib::Response& res) {
   if (!e.ok()) return SendStatus(res, e.status());
   host_->CheckNow();
   res.set_content(AuditEntryToJson(*e).dump(), "application/json");
+}
+
+void SendStatus(httplib::Response& res, const Status& s) {
+  int status = HttpStatusFor(s);
+  SendError(res, status, ErrorCodeFor(status), s.message());
 }
 
 }  // namespace detops::serve

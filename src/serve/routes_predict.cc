@@ -222,6 +222,7 @@ Json ServerImpl::Answer(PredictOutcome r, std::string_view bytes, Clock::time_po
               {"batch_size", r.batch_size},
               {"total", Round(total_ms, 0.01)}}}};
   log_->Append(std::move(rec));
+  NotePrediction();
   return j;
 }
 

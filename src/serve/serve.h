@@ -22,6 +22,8 @@
 //        when production is re-evaluated (on the server's one job worker)
 //   GET  /v1/jobs/{id}                            a promotion job's state (admin)
 //   POST /v1/models/{name}/rollback               {"alias", "reason"}        (admin)
+//   GET  /v1/monitor/status                      levels, the last window, active alerts
+//   GET  /v1/alerts                              ?model=&state=active|open|...|all&signal=&limit=
 //   GET  /healthz, /readyz, /metrics
 // (the table itself: ServerImpl::Routes in server.cc). Errors are JSON
 // {"error": {"code", "message"}} with 400, 401, 403, 404, 409, 413, 415 or
@@ -37,6 +39,7 @@
 #include "core/core.h"
 #include "ml/ml.h"
 #include "monitor/monitor.h"
+#include "monitor/policy.h"
 #include "serve/tokens.h"
 #include "store/store.h"
 
@@ -94,6 +97,16 @@ struct ServerOptions {
   std::string tls_cert, tls_key;  // both set: HTTPS
   PredictionLogOptions log;
   std::string log_file;  // access and event log ("" = stderr)
+  // ---- monitoring (src/monitor), on one background thread ----
+  bool monitor = true;
+  MonitorPolicy monitor_policy = DefaultMonitorPolicy();
+  // The monitor scores the windows the log has completed every this many
+  // seconds, or sooner once this many predictions arrived since it last did.
+  int monitor_every_s = 30;
+  int monitor_every_requests = 500;
+  // Counters and resources (CPU, memory, threads, connections) are sampled
+  // this often, for /metrics and the store's service samples.
+  int sample_every_s = 5;
 };
 
 // The intra-op threads each batch worker runs with: options.threads, or

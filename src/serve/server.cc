@@ -205,6 +205,7 @@ Result<ServingPlan> PlanServing(const ServerOptions& o, int cores) {
 Status ServerImpl::Init() {
   RETURN_IF_ERROR(OpenEventLog());
   RETURN_IF_ERROR(InitMetrics());
+  RETURN_IF_ERROR(InitMonitorMetrics());
   ASSIGN_OR_RETURN(registry_, Registry::Open(ws_));
   tokens_ = std::make_unique<TokenCache>(ws_);
   ASSIGN_OR_RETURN(log_, PredictionLog::Open(ws_, o_.log));
@@ -217,6 +218,7 @@ Status ServerImpl::Init() {
   });
   RETURN_IF_ERROR(CreateHttpServer());
   AddRoutes();
+  RETURN_IF_ERROR(StartMonitor());
   RETURN_IF_ERROR(Listen());
   ready_ = true;
   Log(std::string("listening on ") + (o_.tls_cert.empty() ? "http" : "https") + "://" + o_.host +
@@ -351,6 +353,8 @@ std::span<const ServerRoute> ServerImpl::Routes() {
       {"POST", "/v1/models/{name}/versions/{version}/promote", &ServerImpl::Promote},
       {"POST", "/v1/models/{name}/rollback", &ServerImpl::Rollback},
       {"GET", "/v1/jobs/{id}", &ServerImpl::GetJob},
+      {"GET", "/v1/monitor/status", &ServerImpl::MonitorStatusPage},
+      {"GET", "/v1/alerts", &ServerImpl::AlertsPage},
   };
   return kRoutes;
 }
@@ -369,6 +373,7 @@ void ServerImpl::AddRoutes() {
   s.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
     const std::string route(TakeRouteLabel());
     m_.requests->With({route, std::to_string(res.status)}).Inc();
+    if (route == "/v1/predict" || route == "/v1/predict/batch") CountPredictStatus(res.status);
     if (t_request_timed) {
       t_request_timed = false;
       m_.request_seconds->With({route}).Observe(
@@ -437,6 +442,7 @@ void ServerImpl::Stop() {
   // the batcher, which still runs), then the listener returns.
   if (http_) http_->stop();
   if (listener_.joinable()) listener_.join();
+  StopMonitor();
   // A running job (a re-evaluation) finishes; queued ones fail. Before the
   // model host goes: a promotion that applied asks it to swap.
   if (jobs_) jobs_->Shutdown();

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "data/image_profile.h"
+#include "monitor/evaluator.h"
 #include "serve/batcher.h"
 #include "serve/decode.h"
 #include "serve/jobs.h"
@@ -119,6 +120,22 @@ class ServerImpl final : public Server {
   void Healthz(const httplib::Request& req, httplib::Response& res);
   void Readyz(const httplib::Request& req, httplib::Response& res);
   void MetricsPage(const httplib::Request& req, httplib::Response& res);
+  void MonitorStatusPage(const httplib::Request& req, httplib::Response& res);
+  void AlertsPage(const httplib::Request& req, httplib::Response& res);
+
+  // Monitoring (server_monitor.cc): one background thread samples the
+  // counters and resources and runs the monitor's ticks, off the request
+  // path; Stop ends it before the prediction log's last flush.
+  Status InitMonitorMetrics();
+  Status StartMonitor();
+  void StopMonitor();
+  void MonitorLoop();
+  void SampleService();
+  void RunMonitorTick();
+  // Counts a predict route's answer by status, for the service samples.
+  void CountPredictStatus(int status);
+  // Wakes the monitor every monitor_every_requests predictions.
+  void NotePrediction();
 
   // Shared route helpers.
   // Checks the bearer token for `need`; on failure fills `res` (401/403).
@@ -161,7 +178,27 @@ class ServerImpl final : public Server {
   bool stopping_ = false, stopped_ = false;
   std::mutex log_mu_;  // serializes event lines
   FILE* log_file_ = nullptr;
+  // Monitoring state (server_monitor.cc).
+  std::unique_ptr<Monitor> monitor_;
+  std::thread monitor_thread_;
+  std::mutex monitor_mu_;  // guards monitor_stop_, monitor_wake_
+  std::condition_variable monitor_cv_;
+  bool monitor_stop_ = false, monitor_wake_ = false;
+  std::atomic<int64_t> since_tick_{0};
+  std::mutex status_mu_;  // guards predict_status_
+  std::map<std::string, int64_t> predict_status_;
+  std::atomic<int64_t> predict_requests_{0};
+  std::atomic<double> monitor_cpu_seconds_{0};  // written by the monitor thread only
+  ResourceSample resources_;                    // the monitor thread's latest sample
+  GaugeFamily* drift_score_ = nullptr;          // signal
+  Gauge* monitor_level_ = nullptr;
+  Gauge* automation_rate_ = nullptr;
+  Gauge* active_alerts_ = nullptr;
+  GaugeFamily* resource_gauges_ = nullptr;  // name
 };
+
+// An error status as our JSON error body.
+void SendStatus(httplib::Response& res, const Status& s);
 
 // {"error": {"code": "...", "message": "..."}} with `status`.
 void SendError(httplib::Response& res, int status, const std::string& code,
