@@ -10,8 +10,10 @@
 # Registry and serving: register the run as model 'cars', promote it through
 # the gates (forced with a reason when a short demo budget misses the
 # floors), serve it on 127.0.0.1, send photos with the client, send
-# corrected boxes back, stop the server (SIGTERM drains), and export the
-# feedback as a new dataset version.
+# corrected boxes back. Monitoring: photos like the training data, then a
+# burst taken at dusk; the monitor inside the server flags the drift (alert,
+# levels, automation rate, resources). Stop the server (SIGTERM drains),
+# and export the feedback as a new dataset version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
@@ -75,8 +77,13 @@ step "promote cars@1 to staging, then production, through the default policy's g
     --reason "demo: ${DETOPS_DEMO_MINUTES:-3}-minute training budget" 2>/dev/null
 "$detops" -w "$ws" models history cars
 
-step "serve cars (production alias) on 127.0.0.1; keep every request image for labelling"
-"$detops" -w "$ws" serve --model cars --port 0 --keep-images 1 >"$work/serve.log" 2>&1 &
+step "serve cars (production alias) on 127.0.0.1 with the monitor; keep every request image for labelling"
+# The demo's traffic is short: windows of 40 photos (the default is 200),
+# scored every 2 s.
+printf 'window: {size: 40, min_samples: 30}\n' >"$work/monitor.yaml"
+"$detops" -w "$ws" serve --model cars --port 0 --keep-images 1 \
+  --monitor-policy "$work/monitor.yaml" --monitor-every 2 --monitor-every-requests 40 \
+  --sample-every 1 >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 300); do
@@ -101,8 +108,28 @@ token=$("$detops" -w "$ws" tokens create --role writer --name demo 2>/dev/null |
 id=$(grep -o 'id [0-9a-f]*' "$work/client.out" | head -1 | cut -d' ' -f2)
 "$detops" client feedback "$url" "$id" --box dent,100,120,180,200 --token "$token"
 
+step "monitoring: photos like the training data, then 40 taken at dusk (poorer light)"
+normal=$(ls "$work/cars/images/val"/*.jpg "$work/cars/images/test"/*.jpg | grep -v '/dark_' | head -36)
+"$detops" client predict "$url" $normal >/dev/null
+"$detops" synth "$work/dusk" --kind car --n 40 --seed 3 --lighting dusk 2>/dev/null
+"$detops" client predict "$url" $(ls "$work/dusk/images"/*/*.jpg) >/dev/null
+for _ in $(seq 1 30); do # the monitor scores each window of 40 within ~2 s
+  windows=$("$detops" -w "$ws" monitor report --model cars --json 2>/dev/null | grep -c '"last_id"' || true)
+  [ "$windows" -ge 2 ] && break
+  sleep 1
+done
+
+step "monitor status: the level at a glance"
+"$detops" -w "$ws" monitor status
+
+step "monitor report: every window (drift, latency, automation), the dusk window in full, charts"
+"$detops" -w "$ws" monitor report --model cars --plots "$ws/monitor"
+
+step "the drift alert"
+"$detops" -w "$ws" alerts ls
+
 step "server metrics (excerpt of $url/metrics)"
-curl -s "$url/metrics" | grep -E '^detops_(http_requests_total|predictions_total|batch_size_count|model_info|queue_wait_seconds_sum|prediction_log_written_total)' || true
+curl -s "$url/metrics" | grep -E '^detops_(http_requests_total|predictions_total|model_info|prediction_log_written_total|drift_score\{signal="input\.brightness"|monitor_level|automation_rate|alerts_active|monitor_cpu_seconds_total|resource)' || true
 
 step "stop the server (SIGTERM drains the queue and flushes the prediction log)"
 kill -TERM $server

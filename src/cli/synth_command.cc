@@ -60,8 +60,9 @@ void AddSynthCommand(CLI::App& app, Globals& g) {
       ->check(CLI::Range(1, 10000000))
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
-  cmd->add_option("--lighting", a->lighting, "normal | dark | overexposed | low-contrast")
-      ->check(CLI::IsMember({"normal", "dark", "overexposed", "low-contrast"}))
+  cmd->add_option("--lighting", a->lighting,
+                  "normal | dusk (0.7x exposure) | dark | overexposed | low-contrast")
+      ->check(CLI::IsMember({"normal", "dusk", "dark", "overexposed", "low-contrast"}))
       ->capture_default_str();
   cmd->add_option("--width", a->width, "image width")
       ->check(CLI::Range(32, 8192))

@@ -24,7 +24,9 @@
 namespace detops {
 
 enum class SceneKind { kCar, kRoad };
-enum class Lighting { kNormal, kDark, kOverexposed, kLowContrast };
+// kDusk: a moderate darkening (0.7x the normal exposure), the gradual
+// lighting change monitoring should flag for retraining; kDark: night.
+enum class Lighting { kNormal, kDark, kOverexposed, kLowContrast, kDusk };
 
 // "car" | "road"; anything else is InvalidInput.
 Result<SceneKind> ParseSceneKind(std::string_view s);

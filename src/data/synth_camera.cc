@@ -54,6 +54,9 @@ void Expose(cv::Mat& img, Lighting lighting, const CameraParams& p) {
     case Lighting::kNormal:
       img *= p.gain_normal;
       break;
+    case Lighting::kDusk:
+      img *= p.gain_normal * 0.7;
+      break;
     case Lighting::kDark:
       cv::max(img, 0.0, img);
       cv::pow(img, p.gamma_dark, img);

@@ -23,8 +23,9 @@ Result<Lighting> ParseLighting(std::string_view s) {
   if (s == "dark") return Lighting::kDark;
   if (s == "overexposed") return Lighting::kOverexposed;
   if (s == "low-contrast") return Lighting::kLowContrast;
+  if (s == "dusk") return Lighting::kDusk;
   return Status::InvalidInput("lighting '" + std::string(s) +
-                              "': expected normal, dark, overexposed or low-contrast");
+                              "': expected normal, dusk, dark, overexposed or low-contrast");
 }
 
 const char* SceneKindName(SceneKind kind) { return kind == SceneKind::kCar ? "car" : "road"; }
@@ -39,6 +40,8 @@ const char* LightingName(Lighting lighting) {
       return "overexposed";
     case Lighting::kLowContrast:
       return "low-contrast";
+    case Lighting::kDusk:
+      return "dusk";
   }
   return "normal";
 }

@@ -42,6 +42,7 @@ TEST(SynthTest, ParsesNamesAndClasses) {
   EXPECT_EQ(ParseSceneKind("boat").status().code(), StatusCode::kInvalidInput);
   EXPECT_EQ(*ParseLighting("low-contrast"), Lighting::kLowContrast);
   EXPECT_EQ(*ParseLighting("dark"), Lighting::kDark);
+  EXPECT_EQ(*ParseLighting("dusk"), Lighting::kDusk);
   EXPECT_EQ(ParseLighting("dim").status().code(), StatusCode::kInvalidInput);
   EXPECT_EQ(SceneClasses(SceneKind::kCar), (std::vector<std::string>{"scratch", "dent"}));
   EXPECT_EQ(SceneClasses(SceneKind::kRoad), (std::vector<std::string>{"pothole"}));
@@ -169,6 +170,9 @@ TEST(SynthTest, LightingMovesBrightnessTheRightWay) {
       };
       auto normal = stats(Lighting::kNormal);
       EXPECT_LT(stats(Lighting::kDark).first, normal.first * 0.7);
+      // Dusk is darker, but less so than night.
+      EXPECT_LT(stats(Lighting::kDusk).first, normal.first * 0.8);
+      EXPECT_GT(stats(Lighting::kDusk).first, stats(Lighting::kDark).first);
       EXPECT_GT(stats(Lighting::kOverexposed).first, normal.first * 1.2);
       EXPECT_LT(stats(Lighting::kLowContrast).second, normal.second * 0.75);
     }
