@@ -109,7 +109,7 @@ id=$(grep -o 'id [0-9a-f]*' "$work/client.out" | head -1 | cut -d' ' -f2)
 "$detops" client feedback "$url" "$id" --box dent,100,120,180,200 --token "$token"
 
 step "monitoring: photos like the training data, then 40 taken at dusk (poorer light)"
-normal=$(ls "$work/cars/images/val"/*.jpg "$work/cars/images/test"/*.jpg | grep -v '/dark_' | head -36)
+normal=$(ls "$work/cars/images/val"/*.jpg "$work/cars/images/test"/*.jpg | grep -v '/dark_' | sed -n '1,36p')
 "$detops" client predict "$url" $normal >/dev/null
 "$detops" synth "$work/dusk" --kind car --n 40 --seed 3 --lighting dusk 2>/dev/null
 "$detops" client predict "$url" $(ls "$work/dusk/images"/*/*.jpg) >/dev/null

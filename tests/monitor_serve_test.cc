@@ -28,13 +28,6 @@ using testing::CommandResult;
 using testing::RunCommand;
 using testing::TempDir;
 
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The photo, `factor` times as bright, as a JPEG.
 std::string Darker(const std::string& jpeg, double factor) {
   cv::Mat img =
@@ -203,11 +196,11 @@ TEST_F(MonitorServeTest, DarkerPhotosRaiseADriftAlertThatTheWebhookReceives) {
   const std::vector<fs::path> photos = Jpegs(Dir() / "live");
   ASSERT_GE(photos.size(), 40u);
   for (size_t i = 0; i < 40; ++i) {
-    auto r = Post(ReadFile(photos[i]));
+    auto r = Post(ReadFile(photos[i]).value());
     ASSERT_TRUE(r && r->status == 200);
   }
   for (size_t i = 0; i < 40; ++i) {
-    auto r = Post(Darker(ReadFile(photos[i % photos.size()]), 0.4));
+    auto r = Post(Darker(ReadFile(photos[i % photos.size()]).value(), 0.4));
     ASSERT_TRUE(r && r->status == 200);
   }
   Json alert;
@@ -290,7 +283,7 @@ TEST_F(MonitorServeTest, ASlowVersionIsRolledBackByTheMonitorAndNoRequestFails) 
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(60, 0);
     for (size_t i = 0; !stop; ++i) {
-      auto r = c.Post("/v1/predict", ReadFile(photos[i % photos.size()]), "image/jpeg");
+      auto r = c.Post("/v1/predict", ReadFile(photos[i % photos.size()]).value(), "image/jpeg");
       ++sent;
       if (!r || r->status != 200) {
         if (failed++ == 0) first_failure = r ? r->body : "no answer";

@@ -14,14 +14,6 @@
 namespace detops::cli {
 namespace {
 
-// Who acknowledges or resolves, for the alert's record: $USER, else the
-// account name.
-std::string Actor() {
-  if (const char* u = std::getenv("USER"); u && *u) return u;
-  if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
-  return "uid " + std::to_string(::getuid());
-}
-
 std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
 
 std::string Num(double v) {

@@ -18,6 +18,10 @@ struct Globals {
 
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g);
 
+// Who runs the command, for audit entries and alert records: $USER, else
+// the account name.
+std::string Actor();
+
 // --precision fp32|bf16|auto (ResolvePrecision), for the commands that run
 // the network; `bf16_does` says what bf16 means for this command.
 void AddPrecisionOption(CLI::App* cmd, std::string& precision, const std::string& bf16_does);

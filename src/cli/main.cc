@@ -1,5 +1,8 @@
 // detops: the command line. Parses arguments and calls the library.
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +15,12 @@ namespace detops::cli {
 
 Result<std::unique_ptr<Workspace>> OpenWorkspace(const Globals& g) {
   return Workspace::Open({g.workspace});
+}
+
+std::string Actor() {
+  if (const char* u = std::getenv("USER"); u && *u) return u;
+  if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  return "uid " + std::to_string(::getuid());
 }
 
 void AddPrecisionOption(CLI::App* cmd, std::string& precision, const std::string& bf16_does) {

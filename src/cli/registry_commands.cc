@@ -13,13 +13,6 @@
 namespace detops::cli {
 namespace {
 
-// Who runs the command, for the audit log: $USER, else the account name.
-std::string Actor() {
-  if (const char* u = std::getenv("USER"); u && *u) return u;
-  if (const passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
-  return "uid " + std::to_string(::getuid());
-}
-
 std::string Fixed(double v, int digits = 3) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);

@@ -45,6 +45,16 @@ Result<StoredPrediction> RowToPrediction(const SqlRow& r) {
   return p;
 }
 
+Result<std::vector<StoredPrediction>> RowsToPredictions(const std::vector<SqlRow>& rows) {
+  std::vector<StoredPrediction> out;
+  out.reserve(rows.size());
+  for (const SqlRow& r : rows) {
+    ASSIGN_OR_RETURN(StoredPrediction p, RowToPrediction(r));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace
 
 Json ProfileToJson(const LiveImageProfile& p) {
@@ -137,13 +147,7 @@ Result<std::vector<StoredPrediction>> ListPredictions(Workspace& ws, const std::
     params.emplace_back(int64_t{limit});
   }
   ASSIGN_OR_RETURN(auto rows, ws.db().Query(sql, params));
-  std::vector<StoredPrediction> out;
-  out.reserve(rows.size());
-  for (const SqlRow& r : rows) {
-    ASSIGN_OR_RETURN(StoredPrediction p, RowToPrediction(r));
-    out.push_back(std::move(p));
-  }
-  return out;
+  return RowsToPredictions(rows);
 }
 
 Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
@@ -157,13 +161,7 @@ Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
                         "WHERE model_name = ? AND (at_ms > ? OR (at_ms = ? AND id > ?)) "
                         "AND at_ms <= ? ORDER BY at_ms, id LIMIT ?",
                     {model_name, after_ms, after_ms, after_id, until_ms, int64_t{limit}}));
-  std::vector<StoredPrediction> out;
-  out.reserve(rows.size());
-  for (const SqlRow& r : rows) {
-    ASSIGN_OR_RETURN(StoredPrediction p, RowToPrediction(r));
-    out.push_back(std::move(p));
-  }
-  return out;
+  return RowsToPredictions(rows);
 }
 
 Json PredictionToJson(const StoredPrediction& p) {

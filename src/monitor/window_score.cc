@@ -86,6 +86,19 @@ void Classify(SignalValue& s, const MonitorPolicy& policy, double alpha) {
   s.threshold = ThresholdOf(it->second, level);
 }
 
+// PSI of `live` against the reference sample, gated by the KS test at the
+// per-feature share of alpha.
+void CompareDistributions(const std::vector<double>& reference, int64_t reference_count,
+                          const std::vector<double>& live, const MonitorPolicy& policy,
+                          SignalValue& s) {
+  s.reference = Mean(reference);
+  s.value = Psi(reference, live);
+  const KsResult ks = KsTwoSample(reference, live, reference_count);
+  s.test_statistic = ks.statistic;
+  s.p_value = ks.p_value;
+  Classify(s, policy, policy.alpha / kFeatureTests);
+}
+
 // Ids of the predictions whose `key` is largest (or smallest).
 std::vector<std::string> Extremes(const std::vector<StoredPrediction>& preds,
                                   const std::function<double(const PredictionRecord&)>& key,
@@ -121,12 +134,7 @@ void InputDrift(const WindowInput& in, const MonitorPolicy& policy, WindowReport
     if (ref_n < policy.min_samples) {
       s.note = "small reference (" + std::to_string(ref_n) + " images): little power";
     }
-    s.reference = Mean(reference);
-    s.value = Psi(reference, live);
-    const KsResult ks = KsTwoSample(reference, live, ref_n);
-    s.test_statistic = ks.statistic;
-    s.p_value = ks.p_value;
-    Classify(s, policy, policy.alpha / kFeatureTests);
+    CompareDistributions(reference, ref_n, live, policy, s);
     const bool lower = s.live < s.reference;
     s.examples = Extremes(
         in.predictions, [&](const PredictionRecord& r) { return FeatureOf(r, feature); }, !lower);
@@ -191,12 +199,7 @@ void PredictionDrift(const WindowInput& in, const MonitorPolicy& policy, WindowR
       Unscored(s, reference.empty() ? "the reference profile has no " + name.substr(11)
                                     : "no detections in the window");
     } else {
-      s.reference = Mean(reference);
-      s.value = Psi(reference, live);
-      const KsResult ks = KsTwoSample(reference, live, ref_count);
-      s.test_statistic = ks.statistic;
-      s.p_value = ks.p_value;
-      Classify(s, policy, policy.alpha / kFeatureTests);
+      CompareDistributions(reference, ref_count, live, policy, s);
     }
     out.signals.push_back(std::move(s));
   };
