@@ -78,8 +78,10 @@ Result<std::vector<LabelledPrediction>> RecentLabelled(Workspace& ws, const std:
                                                        int version, int64_t until_ms, int limit) {
   ASSIGN_OR_RETURN(
       auto rows,
+      // Driven from the feedback (CROSS JOIN keeps SQLite's join order):
+      // labels are few, predictions many.
       ws.db().Query("SELECT f.prediction_id, f.boxes_json FROM feedback f "
-                    "JOIN predictions p ON p.id = f.prediction_id "
+                    "CROSS JOIN predictions p ON p.id = f.prediction_id "
                     "WHERE p.model_name = ? AND p.model_version = ? AND p.at_ms <= ? "
                     "AND f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.prediction_id = "
                     "f.prediction_id) ORDER BY p.at_ms DESC LIMIT ?",

@@ -158,7 +158,7 @@ Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
   ASSIGN_OR_RETURN(
       auto rows,
       ws.db().Query(std::string(kColumns) +
-                        "WHERE model_name = ? AND (at_ms > ? OR (at_ms = ? AND id > ?)) "
+                        "WHERE model_name = ? AND at_ms >= ? AND (at_ms, id) > (?, ?) "
                         "AND at_ms <= ? ORDER BY at_ms, id LIMIT ?",
                     {model_name, after_ms, after_ms, after_id, until_ms, int64_t{limit}}));
   return RowsToPredictions(rows);
