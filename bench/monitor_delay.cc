@@ -34,6 +34,7 @@
 #include <set>
 
 #include "monitor/evaluator.h"
+#include "monitor/synthetic_traffic.h"
 #include "registry/registry.h"
 
 namespace detops {
@@ -42,100 +43,22 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kDim = 160;  // c5 of the `n` model: WidthsFor("n").c[4] in src/ml/model.cc
-constexpr double kBrightnessMean = 120, kBrightnessSd = 25;
 constexpr int kTickEvery = 10;
 
-// ---- synthetic traffic (as evaluator_test.cc's Draw and ReferenceJson) ----
+// ---- synthetic traffic (monitor/synthetic_traffic.h), at the n model's width ----
+
+SyntheticTraffic Traffic(double brightness_shift_sd = 0) {
+  SyntheticTraffic t;
+  t.brightness_shift_sd = brightness_shift_sd;
+  t.embedding_dim = kDim;
+  return t;
+}
 
 PredictionRecord Draw(std::mt19937_64& rng, double brightness_shift_sd) {
-  std::normal_distribution<double> n01(0, 1);
-  std::uniform_real_distribution<double> u01(0, 1);
-  PredictionRecord r;
-  r.id = NewPredictionId();
-  r.model_name = "cars";
-  r.model_version = 1;
-  r.width = 640;
-  r.height = 480;
-  const double b =
-      std::clamp(kBrightnessMean + kBrightnessSd * (n01(rng) + brightness_shift_sd), 0.0, 255.0);
-  r.profile.brightness = b;
-  r.profile.contrast = 50 + 8 * n01(rng);
-  r.profile.sharpness = std::exp(6 + 0.5 * n01(rng));
-  r.profile.mean_b = b - 5 + 5 * n01(rng);
-  r.profile.mean_g = b + 5 * n01(rng);
-  r.profile.mean_r = b + 5 + 5 * n01(rng);
-  r.embedding.resize(kDim);
-  for (float& e : r.embedding) e = static_cast<float>(n01(rng));
-  const int dets = static_cast<int>(u01(rng) * 4);
-  for (int i = 0; i < dets; ++i) {
-    LoggedDetection d;
-    d.class_id = u01(rng) < 0.6 ? 0 : 1;
-    d.class_name = d.class_id == 0 ? "dent" : "scratch";
-    d.score = 0.3 + 0.7 * u01(rng);
-    d.x1 = 100;
-    d.y1 = 100;
-    d.x2 = 200;
-    d.y2 = 180;
-    r.detections.push_back(d);
-  }
-  r.total_ms = 20 + 2 * n01(rng);
-  return r;
+  return DrawSyntheticPrediction(rng, Traffic(brightness_shift_sd));
 }
 
-Json Summary(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  Json sample = Json::array();
-  const size_t n = std::min<size_t>(500, v.size());
-  for (size_t i = 0; i < n; ++i) sample.push_back(v[i * v.size() / n]);
-  double mean = 0;
-  for (double x : v) mean += x;
-  return {{"count", v.size()}, {"mean", mean / v.size()}, {"sample", sample}};
-}
-
-// A reference profile as pipeline/model_profile.cc writes it, from 1000
-// draws of normal traffic.
-std::string ReferenceJson(uint64_t seed = 99) {
-  std::mt19937_64 rng(seed);
-  std::map<std::string, std::vector<double>> image;
-  std::vector<double> dets, scores, low;
-  Json vectors = Json::array();
-  std::map<std::string, double> classes;
-  double total = 0;
-  for (int i = 0; i < 1000; ++i) {
-    PredictionRecord r = Draw(rng, 0);
-    image["brightness"].push_back(r.profile.brightness);
-    image["contrast"].push_back(r.profile.contrast);
-    image["sharpness"].push_back(r.profile.sharpness);
-    image["mean_b"].push_back(r.profile.mean_b);
-    image["mean_g"].push_back(r.profile.mean_g);
-    image["mean_r"].push_back(r.profile.mean_r);
-    image["width"].push_back(r.width);
-    image["height"].push_back(r.height);
-    dets.push_back(static_cast<double>(r.detections.size()));
-    int l = 0;
-    for (const auto& d : r.detections) {
-      scores.push_back(d.score);
-      l += d.score < 0.5;
-      classes[d.class_name] += 1;
-      total += 1;
-    }
-    low.push_back(r.detections.empty() ? 0.0 : static_cast<double>(l) / r.detections.size());
-    if (i < 200) vectors.push_back(r.embedding);
-  }
-  Json img = Json::object();
-  for (auto& [k, v] : image) img[k] = Summary(v);
-  Json share = Json::object();
-  for (auto& [k, v] : classes) share[k] = v / total;
-  Json j = {{"images", 1000},
-            {"image", img},
-            {"embedding", {{"dim", kDim}, {"sample", vectors}}},
-            {"predictions",
-             {{"detections_per_image", Summary(dets)},
-              {"score", Summary(scores)},
-              {"low_confidence_fraction", Summary(low)},
-              {"class_share", share}}}};
-  return j.dump();
-}
+std::string ReferenceJson(uint64_t seed = 99) { return SyntheticReferenceJson(Traffic(), seed); }
 
 [[noreturn]] void Die(const std::string& what, const Status& s) {
   std::fprintf(stderr, "monitor_delay: %s: %s\n", what.c_str(), s.ToString().c_str());

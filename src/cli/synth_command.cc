@@ -61,7 +61,7 @@ void AddSynthCommand(CLI::App& app, Globals& g) {
       ->capture_default_str();
   cmd->add_option("--seed", a->seed, "random seed")->capture_default_str();
   cmd->add_option("--lighting", a->lighting,
-                  "normal | dusk (0.7x exposure) | dark | overexposed | low-contrast")
+                  "normal | dusk (0.82x exposure) | dark | overexposed | low-contrast")
       ->check(CLI::IsMember({"normal", "dusk", "dark", "overexposed", "low-contrast"}))
       ->capture_default_str();
   cmd->add_option("--width", a->width, "image width")

@@ -24,7 +24,7 @@
 namespace detops {
 
 enum class SceneKind { kCar, kRoad };
-// kDusk: a moderate darkening (0.7x the normal exposure), the gradual
+// kDusk: a moderate darkening (0.82x the normal exposure), the gradual
 // lighting change monitoring should flag for retraining; kDark: night.
 enum class Lighting { kNormal, kDark, kOverexposed, kLowContrast, kDusk };
 

@@ -55,7 +55,7 @@ void Expose(cv::Mat& img, Lighting lighting, const CameraParams& p) {
       img *= p.gain_normal;
       break;
     case Lighting::kDusk:
-      img *= p.gain_normal * 0.7;
+      img *= p.gain_normal * 0.82;
       break;
     case Lighting::kDark:
       cv::max(img, 0.0, img);

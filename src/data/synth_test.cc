@@ -171,7 +171,7 @@ TEST(SynthTest, LightingMovesBrightnessTheRightWay) {
       auto normal = stats(Lighting::kNormal);
       EXPECT_LT(stats(Lighting::kDark).first, normal.first * 0.7);
       // Dusk is darker, but less so than night.
-      EXPECT_LT(stats(Lighting::kDusk).first, normal.first * 0.8);
+      EXPECT_LT(stats(Lighting::kDusk).first, normal.first * 0.9);
       EXPECT_GT(stats(Lighting::kDusk).first, stats(Lighting::kDark).first);
       EXPECT_GT(stats(Lighting::kOverexposed).first, normal.first * 1.2);
       EXPECT_LT(stats(Lighting::kLowContrast).second, normal.second * 0.75);

@@ -106,7 +106,7 @@ struct ServiceFigures {
   ResourceSample resources;  // the last sample's
 };
 // Differences between the last sample at or before start_ms (or the first
-// after it) and the last sample at or before end_ms + slack.
+// after it) and the first sample at or after end_ms (or the last before).
 ServiceFigures ServiceFiguresBetween(const std::vector<ServiceSample>& samples, int64_t start_ms,
                                      int64_t end_ms);
 

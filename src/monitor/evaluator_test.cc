@@ -15,6 +15,7 @@
 
 #include "eval/eval.h"
 #include "monitor/evaluator.h"
+#include "monitor/synthetic_traffic.h"
 #include "registry/registry.h"
 #include "testing/testutil.h"
 
@@ -23,119 +24,35 @@ namespace {
 
 using testing::TempDir;
 
-// Traffic of a camera whose photos may be darker (shift in reference
-// standard deviations of brightness) and whose scenes may differ in a way
-// only the embedding sees (image statistics unchanged).
-struct Traffic {
-  double brightness_shift_sd = 0;
-  bool other_scenes = false;
-  double latency_ms = 20;
-};
-
-constexpr double kBrightnessMean = 120, kBrightnessSd = 25;
 constexpr int kDim = 16;
 
-PredictionRecord Draw(std::mt19937_64& rng, const Traffic& t, int version = 1) {
-  std::normal_distribution<double> n01(0, 1);
-  std::uniform_real_distribution<double> u01(0, 1);
-  PredictionRecord r;
-  r.id = NewPredictionId();
-  r.model_name = "cars";
-  r.model_version = version;
-  r.width = 640;
-  r.height = 480;
-  const double b =
-      std::clamp(kBrightnessMean + kBrightnessSd * (n01(rng) + t.brightness_shift_sd), 0.0, 255.0);
-  r.profile.brightness = b;
-  r.profile.contrast = 50 + 8 * n01(rng);
-  r.profile.sharpness = std::exp(6 + 0.5 * n01(rng));
-  r.profile.mean_b = b - 5 + 5 * n01(rng);
-  r.profile.mean_g = b + 5 * n01(rng);
-  r.profile.mean_r = b + 5 + 5 * n01(rng);
-  r.embedding.resize(kDim);
-  for (float& e : r.embedding) e = static_cast<float>(n01(rng));
-  // Other scenes light the same way but look different to the network: a
-  // third of its features respond more.
-  if (t.other_scenes) {
-    for (int d = 0; d < kDim / 3; ++d) r.embedding[d] += 0.8f;
-  }
-  const int dets = static_cast<int>(u01(rng) * 4);
-  for (int i = 0; i < dets; ++i) {
-    LoggedDetection d;
-    d.class_id = u01(rng) < 0.6 ? 0 : 1;
-    d.class_name = d.class_id == 0 ? "dent" : "scratch";
-    d.score = 0.3 + 0.7 * u01(rng);
-    d.x1 = 100;
-    d.y1 = 100;
-    d.x2 = 200;
-    d.y2 = 180;
-    r.detections.push_back(d);
-  }
-  r.total_ms = t.latency_ms + 2 * n01(rng);
-  return r;
+// Normal traffic, darker photos (shift in reference standard deviations of
+// brightness), other scenes at the same lighting, or slower answers.
+SyntheticTraffic Traffic(double brightness_shift_sd = 0, bool other_scenes = false,
+                         double latency_ms = 20, int version = 1) {
+  SyntheticTraffic t;
+  t.brightness_shift_sd = brightness_shift_sd;
+  t.other_scenes = other_scenes;
+  t.latency_ms = latency_ms;
+  t.version = version;
+  t.embedding_dim = kDim;
+  return t;
 }
 
-Json Summary(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  Json sample = Json::array();
-  const size_t n = std::min<size_t>(500, v.size());
-  for (size_t i = 0; i < n; ++i) sample.push_back(v[i * v.size() / n]);
-  double mean = 0;
-  for (double x : v) mean += x;
-  return {{"count", v.size()}, {"mean", mean / v.size()}, {"sample", sample}};
+PredictionRecord Draw(std::mt19937_64& rng, const SyntheticTraffic& t, int version = 1) {
+  SyntheticTraffic v = t;
+  v.version = version;
+  return DrawSyntheticPrediction(rng, v);
 }
 
-// A reference profile in the form pipeline/model_profile.cc writes, from
-// 1000 draws of normal traffic.
-std::string ReferenceJson(uint64_t seed = 99) {
-  std::mt19937_64 rng(seed);
-  std::map<std::string, std::vector<double>> image;
-  std::vector<double> dets, scores, low;
-  Json vectors = Json::array();
-  std::map<std::string, double> classes;
-  double total = 0;
-  for (int i = 0; i < 1000; ++i) {
-    PredictionRecord r = Draw(rng, {});
-    image["brightness"].push_back(r.profile.brightness);
-    image["contrast"].push_back(r.profile.contrast);
-    image["sharpness"].push_back(r.profile.sharpness);
-    image["mean_b"].push_back(r.profile.mean_b);
-    image["mean_g"].push_back(r.profile.mean_g);
-    image["mean_r"].push_back(r.profile.mean_r);
-    image["width"].push_back(r.width);
-    image["height"].push_back(r.height);
-    dets.push_back(static_cast<double>(r.detections.size()));
-    int l = 0;
-    for (const auto& d : r.detections) {
-      scores.push_back(d.score);
-      l += d.score < 0.5;
-      classes[d.class_name] += 1;
-      total += 1;
-    }
-    low.push_back(r.detections.empty() ? 0.0 : static_cast<double>(l) / r.detections.size());
-    if (i < 200) vectors.push_back(r.embedding);
-  }
-  Json img = Json::object();
-  for (auto& [k, v] : image) img[k] = Summary(v);
-  Json share = Json::object();
-  for (auto& [k, v] : classes) share[k] = v / total;
-  Json j = {{"images", 1000},
-            {"image", img},
-            {"embedding", {{"dim", kDim}, {"sample", vectors}}},
-            {"predictions",
-             {{"detections_per_image", Summary(dets)},
-              {"score", Summary(scores)},
-              {"low_confidence_fraction", Summary(low)},
-              {"class_share", share}}}};
-  return j.dump();
-}
+std::string ReferenceJson() { return SyntheticReferenceJson(Traffic()); }
 
 const ReferenceProfile& Reference() {
   static const ReferenceProfile ref = *ParseReferenceProfile(ReferenceJson());
   return ref;
 }
 
-std::vector<StoredPrediction> Window(std::mt19937_64& rng, const Traffic& t, int n,
+std::vector<StoredPrediction> Window(std::mt19937_64& rng, const SyntheticTraffic& t, int n,
                                      int64_t start_ms = 1'000'000, int version = 1) {
   std::vector<StoredPrediction> out;
   for (int i = 0; i < n; ++i) {
@@ -168,16 +85,16 @@ Level LevelOf(const WindowReport& r, const std::string& signal) {
 TEST(ScoreWindowTest, ABrightnessShiftIsRetrainALargerOneEscalates) {
   const MonitorPolicy policy = DefaultMonitorPolicy();
   std::mt19937_64 rng(1);
-  const WindowReport same = Score(Window(rng, {}, 200), policy);
+  const WindowReport same = Score(Window(rng, Traffic(), 200), policy);
   EXPECT_EQ(LevelOf(same, "input.brightness"), Level::kOk);
-  const WindowReport darker = Score(Window(rng, {-0.6}, 200), policy);
+  const WindowReport darker = Score(Window(rng, Traffic(-0.6), 200), policy);
   EXPECT_EQ(LevelOf(darker, "input.brightness"), Level::kRetrain)
       << darker.Find("input.brightness")->value;
   EXPECT_LT(darker.Find("input.brightness")->p_value, 1e-4);
   EXPECT_LT(darker.Find("input.brightness")->live, darker.Find("input.brightness")->reference);
   // The examples are the darkest photos of the window.
   ASSERT_FALSE(darker.Find("input.brightness")->examples.empty());
-  const WindowReport dark = Score(Window(rng, {-2.0}, 200), policy);
+  const WindowReport dark = Score(Window(rng, Traffic(-2.0), 200), policy);
   EXPECT_EQ(LevelOf(dark, "input.brightness"), Level::kEscalate)
       << dark.Find("input.brightness")->value;
   EXPECT_EQ(dark.level, Level::kEscalate);
@@ -193,7 +110,7 @@ TEST(ScoreWindowTest, SameDistributionWindowsRarelyAlarm) {
     const int windows = 200;
     for (int w = 0; w < windows; ++w) {
       std::mt19937_64 rng(1000 + w);
-      const WindowReport r = Score(Window(rng, {}, size), policy, 7 + w);
+      const WindowReport r = Score(Window(rng, Traffic(), size), policy, 7 + w);
       bool any = false;
       for (const SignalValue& s : r.signals) {
         if (s.level > Level::kOk && s.signal.rfind("service.", 0) != 0) {
@@ -215,7 +132,7 @@ TEST(ScoreWindowTest, SameDistributionWindowsRarelyAlarm) {
 TEST(ScoreWindowTest, TheEmbeddingTestCatchesAShiftTheImageStatisticsMiss) {
   const MonitorPolicy policy = DefaultMonitorPolicy();
   std::mt19937_64 rng(5);
-  const WindowReport other = Score(Window(rng, {0, true}, 200), policy);
+  const WindowReport other = Score(Window(rng, Traffic(0, true), 200), policy);
   for (const char* s : {"input.brightness", "input.contrast", "input.sharpness", "input.mean_g"}) {
     EXPECT_EQ(LevelOf(other, s), Level::kOk) << s;
   }
@@ -223,14 +140,14 @@ TEST(ScoreWindowTest, TheEmbeddingTestCatchesAShiftTheImageStatisticsMiss) {
   ASSERT_NE(e, nullptr);
   EXPECT_GT(e->level, Level::kOk) << "mmd2 " << e->value << " p " << e->p_value;
   EXPECT_LT(e->p_value, 0.01);
-  const WindowReport same = Score(Window(rng, {}, 200), policy);
+  const WindowReport same = Score(Window(rng, Traffic(), 200), policy);
   EXPECT_EQ(LevelOf(same, "embedding.mmd"), Level::kOk) << same.Find("embedding.mmd")->value;
 }
 
 TEST(ScoreWindowTest, ATooSmallWindowSaysSoInsteadOfScoring) {
   const MonitorPolicy policy = DefaultMonitorPolicy();
   std::mt19937_64 rng(3);
-  const WindowReport r = Score(Window(rng, {-3}, 12), policy);
+  const WindowReport r = Score(Window(rng, Traffic(-3), 12), policy);
   EXPECT_FALSE(r.scored);
   EXPECT_EQ(r.level, Level::kOk);
   EXPECT_NE(r.note.find("too few samples"), std::string::npos) << r.note;
@@ -335,7 +252,7 @@ class MonitorTickTest : public ::testing::Test {
   }
 
   // Logs `n` predictions from `t`, 100 ms apart after the last ones.
-  void Log(int n, const Traffic& t, int version = 1) {
+  void Log(int n, const SyntheticTraffic& t, int version = 1) {
     auto log = PredictionLog::Open(*ws_);
     ASSERT_TRUE(log.ok());
     for (int i = 0; i < n; ++i) {
@@ -380,13 +297,13 @@ class MonitorTickTest : public ::testing::Test {
 };
 
 TEST_F(MonitorTickTest, WindowsCloseByCountByVersionAndByTime) {
-  Log(250, {});
+  Log(250, Traffic());
   TickResult r = Tick();
   ASSERT_EQ(r.windows.size(), 2u);  // 50 wait for more
   EXPECT_EQ(r.windows[0].n, 100);
   EXPECT_TRUE(r.windows[0].scored);
   EXPECT_EQ(Tick().windows.size(), 0u);  // nothing new: nothing scored twice
-  Log(30, {}, 2);                        // a new version closes the 50
+  Log(30, Traffic(), 2);                 // a new version closes the 50
   r = Tick();
   ASSERT_EQ(r.windows.size(), 1u);
   EXPECT_EQ(r.windows[0].n, 50);
@@ -403,8 +320,8 @@ TEST_F(MonitorTickTest, WindowsCloseByCountByVersionAndByTime) {
 }
 
 TEST_F(MonitorTickTest, OneEpisodeIsOneAlertThatUpdatesThenResolves) {
-  Log(100, {});
-  Log(300, {-0.8});  // three dark windows
+  Log(100, Traffic());
+  Log(300, Traffic(-0.8));  // three dark windows
   TickResult r = Tick();
   ASSERT_EQ(r.windows.size(), 4u);
   std::vector<Alert> brightness;
@@ -419,14 +336,14 @@ TEST_F(MonitorTickTest, OneEpisodeIsOneAlertThatUpdatesThenResolves) {
   EXPECT_NE(brightness[0].message.find("input.brightness"), std::string::npos);
   const int64_t first = brightness[0].id;
   // Back to normal for resolve_after_ok_windows windows: resolved by the monitor.
-  Log(300, {});
+  Log(300, Traffic());
   Tick();
   auto a = GetAlert(*ws_, first);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->state, kAlertResolved);
   EXPECT_EQ(a->resolved_by, "monitor");
   // Dark again: a new episode, a new alert.
-  Log(100, {-0.8});
+  Log(100, Traffic(-0.8));
   Tick();
   int episodes = 0;
   for (const Alert& x : Alerts(kAlertThreshold)) episodes += x.signal == "input.brightness";
@@ -438,15 +355,8 @@ TEST_F(MonitorTickTest, APredictedAlertFiresBeforeAGradualDriftCrossesRetrain) {
   policy_.window_size = 200;
   int predicted_at = -1, crossed_at = -1;
   for (int w = 0; w < 20 && crossed_at < 0; ++w) {
-    Log(200, {-0.04 * w});
+    Log(200, Traffic(-0.04 * w));
     TickResult r = Tick();
-    for (const WindowReport& win : r.windows) {
-      const SignalValue* b = win.Find("input.brightness");
-      if (b) {
-        std::cout << "window " << w << ": brightness psi " << b->value << " " << LevelName(b->level)
-                  << " p " << b->p_value << "\n";
-      }
-    }
     for (const Alert& a : r.alerts) {
       if (a.signal != "input.brightness") continue;
       if (a.kind == kAlertPredicted && a.state == kAlertOpen && predicted_at < 0) predicted_at = w;
@@ -468,7 +378,7 @@ TEST_F(MonitorTickTest, APredictedAlertFiresBeforeAGradualDriftCrossesRetrain) {
 
 TEST_F(MonitorTickTest, StableTrafficGivesNoPredictedAlert) {
   policy_.window_size = 200;
-  for (int w = 0; w < 12; ++w) Log(200, {});
+  for (int w = 0; w < 12; ++w) Log(200, Traffic());
   Tick();
   EXPECT_TRUE(Alerts(kAlertPredicted).empty());
 }
@@ -478,12 +388,12 @@ TEST_F(MonitorTickTest, ASlowVersionIsRolledBackAndTheAuditSaysWhy) {
   policy_.thresholds["service.latency_p95_ms"] = {80, std::numeric_limits<double>::infinity(), 100,
                                                   false};
   policy_.rollback_slo_windows = 2;
-  Log(100, {});  // version 1, fast
+  Log(100, Traffic());  // version 1, fast
   Promote(2);
-  Log(100, {0, false, 400}, 2);  // version 2 at 400 ms: one window, no rollback yet
+  Log(100, Traffic(0, false, 400), 2);  // version 2 at 400 ms: one window, no rollback yet
   TickResult r = Tick();
   EXPECT_TRUE(r.actions.empty());
-  Log(100, {0, false, 400}, 2);  // the second consecutive window
+  Log(100, Traffic(0, false, 400), 2);  // the second consecutive window
   r = Tick();
   ASSERT_EQ(r.actions.size(), 1u);
   EXPECT_NE(r.actions[0].find("rolled back cars production from 2 to 1"), std::string::npos)
@@ -506,7 +416,7 @@ TEST_F(MonitorTickTest, ASlowVersionIsRolledBackAndTheAuditSaysWhy) {
 }
 
 TEST_F(MonitorTickTest, EscalateFreezesPromotionUntilAcknowledged) {
-  Log(100, {-2.5});
+  Log(100, Traffic(-2.5));
   Tick();
   auto freeze = PromotionFreeze(*ws_, "cars");
   ASSERT_TRUE(freeze.ok());

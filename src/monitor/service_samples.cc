@@ -74,13 +74,16 @@ Result<std::vector<ServiceSample>> ListServiceSamples(Workspace& ws, const std::
 ServiceFigures ServiceFiguresBetween(const std::vector<ServiceSample>& samples, int64_t start_ms,
                                      int64_t end_ms) {
   ServiceFigures f;
-  // Per server instance (counters restart with the process): the sample
-  // just before the window (or its first inside) and the last inside.
+  // Per server instance (counters restart with the process): the last
+  // sample at or before the window's start (else the first), and the first
+  // at or after its end (else the last): a window shorter than the sampling
+  // period still lies between two samples (the server samples before each
+  // monitor run).
   std::map<std::string, std::pair<const ServiceSample*, const ServiceSample*>> per_instance;
   for (const ServiceSample& s : samples) {
     auto& [from, to] = per_instance[s.instance];
     if (s.at_ms <= start_ms || from == nullptr) from = &s;
-    if (s.at_ms <= end_ms) to = &s;
+    if (to == nullptr || to->at_ms < end_ms) to = &s;
     if (s.at_ms <= end_ms && s.at_ms >= start_ms) {
       f.queue_depth_max = std::max(f.queue_depth_max, s.queue_depth);
     }
