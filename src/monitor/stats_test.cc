@@ -219,6 +219,25 @@ TEST(MmdTest, SameDistributionPValuesAreRoughlyUniform) {
   EXPECT_LE(low, 65);
 }
 
+// A network's dead channels are constant on the reference; served in
+// another precision they carry rounding noise. That is not drift.
+TEST(MmdTest, RoundingOnNearlyConstantFeaturesIsNotDrift) {
+  std::mt19937_64 rng(17);
+  std::normal_distribution<double> n01(0, 1);
+  auto draw = [&](int n, double rounding) {
+    std::vector<std::vector<float>> out(n, std::vector<float>(16));
+    for (auto& v : out) {
+      for (int d = 0; d < 8; ++d) v[d] = static_cast<float>(n01(rng));
+      for (int d = 8; d < 16; ++d) v[d] = static_cast<float>(0.5 + rounding * n01(rng));
+    }
+    return out;
+  };
+  const auto reference = draw(200, 1e-7), live = draw(100, 2e-3);
+  const MmdResult r = MmdTest(reference, live, 200, 3);
+  EXPECT_GT(r.p_value, 0.01) << "mmd2 " << r.mmd2;
+  EXPECT_LT(r.mmd2, 0.01);
+}
+
 TEST(MmdTest, DetectsAMeanShiftInAFewDimensions) {
   std::mt19937_64 rng(12);
   const MmdResult r = MmdTest(Gaussian(100, 32, rng), Gaussian(100, 32, rng, 1.0, 3), 200, 1);
