@@ -262,6 +262,105 @@ CREATE INDEX service_samples_model ON service_samples(model_name, at_ms);
 CREATE INDEX predictions_model_time ON predictions(model_name, at_ms, id);
 CREATE INDEX monitor_windows_version ON monitor_windows(model_name, model_version, id);
 )sql",
+    // 8: unattended retraining and release (issue 23). Pipeline runs and
+    // their steps (state, attempts, outputs, logs; a runner that died is
+    // found by its owner and heartbeat and resumed), the step cache (a
+    // step's outputs by the hash of its inputs), what each trigger decided
+    // (de-duplication and cooldowns read it), and releases under live
+    // traffic: shadow and canary rollouts with the candidate's shadow
+    // answers.
+    R"sql(
+CREATE TABLE pipeline_runs (
+  id INTEGER PRIMARY KEY,
+  pipeline TEXT NOT NULL,
+  spec_path TEXT NOT NULL,
+  spec_yaml TEXT NOT NULL,
+  params_json TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  trigger_detail TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL,
+  cancel_requested INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  outputs_json TEXT NOT NULL
+);
+CREATE INDEX pipeline_runs_state ON pipeline_runs(state, pipeline);
+CREATE TABLE step_runs (
+  id INTEGER PRIMARY KEY,
+  pipeline_run INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  uses TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  cache_key TEXT NOT NULL,
+  inputs_json TEXT NOT NULL,
+  outputs_json TEXT NOT NULL,
+  resume_json TEXT NOT NULL,
+  error TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL,
+  duration_ms DOUBLE PRECISION NOT NULL,
+  log_path TEXT NOT NULL
+);
+CREATE UNIQUE INDEX step_runs_step ON step_runs(pipeline_run, step);
+CREATE TABLE step_cache (
+  cache_key TEXT PRIMARY KEY,
+  uses TEXT NOT NULL,
+  outputs_json TEXT NOT NULL,
+  pipeline_run INTEGER NOT NULL,
+  step TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+CREATE TABLE trigger_events (
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  trigger TEXT NOT NULL,
+  model_name TEXT NOT NULL,
+  dedup_key TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  pipeline_run INTEGER NOT NULL,
+  detail_json TEXT NOT NULL
+);
+CREATE INDEX trigger_events_key ON trigger_events(trigger, model_name, dedup_key);
+CREATE TABLE rollouts (
+  id INTEGER PRIMARY KEY,
+  model_name TEXT NOT NULL,
+  candidate_version INTEGER NOT NULL,
+  baseline_version INTEGER NOT NULL,
+  mode TEXT NOT NULL,
+  stages_json TEXT NOT NULL,
+  stage INTEGER NOT NULL,
+  share DOUBLE PRECISION NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  policy_json TEXT NOT NULL,
+  report_json TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  started_at_ms BIGINT NOT NULL,
+  stage_started_at_ms BIGINT NOT NULL,
+  finished_at TEXT NOT NULL
+);
+CREATE INDEX rollouts_model ON rollouts(model_name, state);
+CREATE TABLE shadow_predictions (
+  id INTEGER PRIMARY KEY,
+  rollout INTEGER NOT NULL,
+  prediction_id TEXT NOT NULL,
+  at_ms BIGINT NOT NULL,
+  model_version INTEGER NOT NULL,
+  detections_json TEXT NOT NULL,
+  inference_ms DOUBLE PRECISION NOT NULL,
+  agreement DOUBLE PRECISION NOT NULL,
+  error TEXT NOT NULL
+);
+CREATE INDEX shadow_predictions_rollout ON shadow_predictions(rollout, at_ms);
+)sql",
 };
 
 }  // namespace
