@@ -72,20 +72,22 @@ Result<std::vector<WindowReport>> QueryWindows(Workspace& ws, const std::string&
   return out;
 }
 
-// The latest feedback of the newest `limit` labelled predictions of one
-// version logged up to `until_ms`, oldest first.
+}  // namespace
+
 Result<std::vector<LabelledPrediction>> RecentLabelled(Workspace& ws, const std::string& model,
-                                                       int version, int64_t until_ms, int limit) {
+                                                       int version, int64_t from_ms,
+                                                       int64_t until_ms, int limit) {
   ASSIGN_OR_RETURN(
       auto rows,
       // Driven from the feedback (CROSS JOIN keeps SQLite's join order):
       // labels are few, predictions many.
       ws.db().Query("SELECT f.prediction_id, f.boxes_json FROM feedback f "
                     "CROSS JOIN predictions p ON p.id = f.prediction_id "
-                    "WHERE p.model_name = ? AND p.model_version = ? AND p.at_ms <= ? "
+                    "WHERE p.model_name = ? AND p.model_version = ? AND p.at_ms >= ? "
+                    "AND p.at_ms <= ? "
                     "AND f.id = (SELECT MAX(g.id) FROM feedback g WHERE g.prediction_id = "
                     "f.prediction_id) ORDER BY p.at_ms DESC LIMIT ?",
-                    {model, int64_t{version}, until_ms, int64_t{limit}}));
+                    {model, int64_t{version}, from_ms, until_ms, int64_t{limit}}));
   std::vector<LabelledPrediction> out;
   for (const SqlRow& r : rows) {
     ASSIGN_OR_RETURN(Json boxes, ParseJson(r.Text(1), "feedback for " + r.Text(0)));
@@ -98,6 +100,8 @@ Result<std::vector<LabelledPrediction>> RecentLabelled(Workspace& ws, const std:
   std::reverse(out.begin(), out.end());
   return out;
 }
+
+namespace {
 
 // How many of `ids` have feedback.
 Result<int64_t> CountLabelled(Workspace& ws, int64_t from_ms, int64_t to_ms,
@@ -142,9 +146,12 @@ Result<TickResult> Monitor::Tick(int64_t now_ms) {
   int64_t cursor_ms = last.empty() ? 0 : last[0].end_ms;
   std::string cursor_id = last.empty() ? "" : last[0].last_id;
   const int size = std::max(1, policy.window_size);
+  // A canary's candidate answers are the rollout's to judge, not the
+  // monitor's (monitor/rollout.h): windows hold production's answers.
+  ASSIGN_OR_RETURN(auto canary, CanaryCandidateSpans(ws_, options_.model));
   for (;;) {
     ASSIGN_OR_RETURN(auto batch, ListPredictionsAfter(ws_, options_.model, cursor_ms, cursor_id,
-                                                      now_ms - kSettleMs, size + 1));
+                                                      now_ms - kSettleMs, size + 1, canary));
     if (batch.empty()) break;
     const int version = batch[0].record.model_version;
     size_t k = 0;
@@ -189,8 +196,8 @@ Result<bool> Monitor::ScoreAndAct(Registry& registry, std::vector<StoredPredicti
     }
     if (cached != references_.end()) in.reference = &cached->second;
   }
-  ASSIGN_OR_RETURN(in.labelled,
-                   RecentLabelled(ws_, options_.model, in.model_version, end, policy.window_size));
+  ASSIGN_OR_RETURN(in.labelled, RecentLabelled(ws_, options_.model, in.model_version, 0, end,
+                                               policy.window_size));
   ASSIGN_OR_RETURN(in.labelled_in_window, CountLabelled(ws_, start, end, options_.model));
   ASSIGN_OR_RETURN(auto samples,
                    ListServiceSamples(ws_, options_.model, start - 120'000, end + 120'000));

@@ -150,17 +150,19 @@ Result<std::vector<StoredPrediction>> ListPredictions(Workspace& ws, const std::
   return RowsToPredictions(rows);
 }
 
-Result<std::vector<StoredPrediction>> ListPredictionsAfter(Workspace& ws,
-                                                           const std::string& model_name,
-                                                           int64_t after_ms,
-                                                           const std::string& after_id,
-                                                           int64_t until_ms, int limit) {
-  ASSIGN_OR_RETURN(
-      auto rows,
-      ws.db().Query(std::string(kColumns) +
-                        "WHERE model_name = ? AND at_ms >= ? AND (at_ms, id) > (?, ?) "
-                        "AND at_ms <= ? ORDER BY at_ms, id LIMIT ?",
-                    {model_name, after_ms, after_ms, after_id, until_ms, int64_t{limit}}));
+Result<std::vector<StoredPrediction>> ListPredictionsAfter(
+    Workspace& ws, const std::string& model_name, int64_t after_ms, const std::string& after_id,
+    int64_t until_ms, int limit, const std::vector<CandidateSpan>& skip) {
+  std::string sql = std::string(kColumns) +
+                    "WHERE model_name = ? AND at_ms >= ? AND (at_ms, id) > (?, ?) AND at_ms <= ? ";
+  std::vector<SqlValue> params = {model_name, after_ms, after_ms, after_id, until_ms};
+  for (const CandidateSpan& s : skip) {
+    if (s.to_ms < after_ms || s.from_ms > until_ms) continue;  // outside the read
+    sql += "AND NOT (model_version = ? AND at_ms >= ? AND at_ms <= ?) ";
+    params.insert(params.end(), {int64_t{s.version}, s.from_ms, s.to_ms});
+  }
+  params.emplace_back(int64_t{limit});
+  ASSIGN_OR_RETURN(auto rows, ws.db().Query(sql + "ORDER BY at_ms, id LIMIT ?", params));
   return RowsToPredictions(rows);
 }
 

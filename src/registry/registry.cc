@@ -89,9 +89,9 @@ std::string VersionText(const std::optional<int>& v) {
   return v ? "version " + std::to_string(*v) : "none";
 }
 
-// Appends `e` to the audit log (inside the caller's transaction) and sets
-// its sequence number.
-Status AppendAudit(Database& db, AuditEntry& e) {
+}  // namespace
+
+Status AppendAuditEntry(Database& db, AuditEntry& e) {
   RETURN_IF_ERROR(
       db.Exec("INSERT INTO model_audit (name, at, actor, action, alias, from_version, to_version, "
               "reason, forced, gates_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -102,8 +102,6 @@ Status AppendAudit(Database& db, AuditEntry& e) {
   e.seq = seq.at(0).Int(0);
   return Status::Ok();
 }
-
-}  // namespace
 
 Result<ModelRef> ParseModelRef(std::string_view text) {
   ModelRef ref;
@@ -259,7 +257,7 @@ Result<AuditEntry> Registry::SetAlias(const AliasChange& c) {
     RETURN_IF_ERROR(ws_.db().Exec(
         "INSERT INTO model_aliases (name, alias, version, updated_at) VALUES (?, ?, ?, ?)",
         {c.name, c.alias, int64_t{c.to_version}, entry.at}));
-    return AppendAudit(ws_.db(), entry);
+    return AppendAuditEntry(ws_.db(), entry);
   });
   RETURN_IF_ERROR(s);
   return entry;
@@ -298,7 +296,7 @@ Result<AuditEntry> Registry::Rollback(const std::string& name, const std::string
         ws_.db().Exec("UPDATE model_aliases SET version = ?, updated_at = ? WHERE name = ? AND "
                       "alias = ?",
                       {int64_t{target}, entry.at, name, alias}));
-    return AppendAudit(ws_.db(), entry);
+    return AppendAuditEntry(ws_.db(), entry);
   });
   RETURN_IF_ERROR(s);
   return entry;

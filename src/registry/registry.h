@@ -159,6 +159,13 @@ struct AuditEntry {
   GateReport gates;
 };
 
+// Appends `entry` to the audit log and sets its seq. For events that move
+// no alias (a rollout's decisions, monitor/rollout.h): call it inside the
+// caller's transaction on the workspace's database, so that the entry
+// commits with the change it records, and leave entry.alias "" (Rollback
+// replays the entries of its alias).
+Status AppendAuditEntry(Database& db, AuditEntry& entry);
+
 struct AliasChange {
   std::string name;
   std::string alias;

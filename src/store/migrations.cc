@@ -345,7 +345,8 @@ CREATE TABLE rollouts (
   actor TEXT NOT NULL,
   started_at_ms BIGINT NOT NULL,
   stage_started_at_ms BIGINT NOT NULL,
-  finished_at TEXT NOT NULL
+  finished_at TEXT NOT NULL,
+  finished_at_ms BIGINT NOT NULL
 );
 CREATE INDEX rollouts_model ON rollouts(model_name, state);
 CREATE TABLE shadow_predictions (
