@@ -31,6 +31,7 @@
 // unknown parameter, a cycle (naming the steps on it), a required parameter
 // left without a value.
 
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -48,25 +49,30 @@ const std::vector<std::string>& StepTypes();
 struct StepSpec {
   std::string id;
   std::string uses;
-  std::vector<std::string> needs;            // explicit plus implied by references, sorted, unique
-  std::map<std::string, std::string> with;   // raw values, ${...} unexpanded
-  std::string if_expr;                       // raw; "" = always
+  std::vector<std::string> needs;           // explicit plus implied by references, sorted, unique
+  std::map<std::string, std::string> with;  // raw values, ${...} unexpanded
+  std::string if_expr;                      // raw; "" = always
   int retries = 0;
   double backoff_seconds = 5;
   bool cache = true;
-  int line = 0;                              // 1-based, where the step starts
+  int line = 0;  // 1-based, where the step starts
 };
 
 struct PipelineSpec {
   std::string name;
   std::string description;
-  std::string path;                                       // the file it came from ("" = text)
+  std::string path;                                          // the file it came from ("" = text)
   std::map<std::string, std::optional<std::string>> params;  // nullopt = required
   std::vector<StepSpec> steps;  // in a topological order (stable: file order among ready steps)
 };
 
+// The largest pipeline file (or text) accepted: 1 MiB. YAML aliases may
+// not make the steps copy out more than 4 MiB of text either.
+inline constexpr size_t kMaxPipelineBytes = size_t{1} << 20;
+
 // Parses and checks. `file_label` is used in errors (the path, or a name for
-// built-in text).
+// built-in text). Text over kMaxPipelineBytes is InvalidInput; Load checks
+// the file's size before reading it (NotFound when there is no file).
 Result<PipelineSpec> ParsePipelineSpec(const std::string& yaml_text, const std::string& file_label);
 Result<PipelineSpec> LoadPipelineSpec(const std::filesystem::path& file);
 
@@ -79,11 +85,15 @@ Result<std::map<std::string, std::string>> ResolveParams(
 // Expands ${params.X} and ${steps.ID.outputs.Y} in `text`. `outputs` holds
 // finished steps' outputs by step id. A reference to an output the step did
 // not produce is InvalidInput naming the step, the output and `where` (e.g.
-// "step train, with.dataset"). "$${" is a literal "${".
-Result<std::string> Expand(const std::string& text, const std::map<std::string, std::string>& params,
+// "step train, with.dataset"). "$${" is a literal "${". One pass: what a
+// reference expands to is not expanded again. Outputs that are not strings
+// are written as JSON ("3", "true", "0.61"; null as "").
+Result<std::string> Expand(const std::string& text,
+                           const std::map<std::string, std::string>& params,
                            const std::map<std::string, Json>& outputs, const std::string& where);
 
-// Whether an expanded `if:` is true ("", "0", "false", "no", "off" are false).
+// Whether an expanded `if:` is true ("", "0", "false", "no", "off" are
+// false, in any case and with spaces around them).
 bool Truthy(const std::string& value);
 
 }  // namespace detops
