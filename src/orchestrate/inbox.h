@@ -37,14 +37,15 @@ struct FolderFingerprint {
   int64_t files = 0;
   int64_t bytes = 0;
 };
-// Errors only when the folder cannot be read at all.
+// Symlinks are not followed; folders count by name only. Errors only when
+// the folder cannot be read at all (NotFound when it does not exist).
 Result<FolderFingerprint> FingerprintFolder(const std::filesystem::path& folder);
 
 struct InboxBatch {
-  std::string dataset;              // NAME (the folder's name)
-  std::filesystem::path folder;     // after the claim: inbox/.processing/NAME-<stamp>
+  std::string dataset;           // NAME (the folder's name)
+  std::filesystem::path folder;  // after the claim: inbox/.processing/NAME-<stamp>
   FolderFingerprint fingerprint;
-  bool by_marker = false;           // complete by marker (else by quiet period)
+  bool by_marker = false;  // complete by marker (else by quiet period)
 };
 
 // Watches the inbox. Not thread-safe: one caller (the controller's loop).
@@ -56,11 +57,19 @@ class InboxWatcher {
   // their last change. `now_ms`: steady or wall milliseconds (consistent
   // across calls). A folder name that is not a valid dataset name is left
   // where it is and reported in `rejected` once (name and why).
+  // A folder's quiet period starts when this watcher first sees it (and
+  // again if it is taken and made anew). A folder that cannot be read or
+  // claimed is reported in `rejected` once and tried again next time, so
+  // that batches already claimed are always returned; errors only when the
+  // inbox itself cannot be created or listed. A folder another watcher
+  // renamed first is skipped silently.
   Result<std::vector<InboxBatch>> Poll(int64_t now_ms);
   // Folders the last Poll saw but did not take (waiting for quiet or the
   // marker), with seconds left of the quiet period.
   std::map<std::string, double> Pending(int64_t now_ms) const;
-  std::vector<std::string> rejected;  // "NAME: why", appended by Poll
+  // "NAME: why", appended by Poll; a name is reported again only after its
+  // folder has gone and come back.
+  std::vector<std::string> rejected;
 
  private:
   InboxOptions options_;
@@ -74,7 +83,10 @@ class InboxWatcher {
 
 // Moves a claimed batch to inbox/.done/ or inbox/.failed/ and writes
 // detops-result.json ({"dataset", "ok", "reason", "pipeline_run", "at"})
-// into it. Returns the new folder.
+// into it (before the move, so that it travels with the batch). Returns
+// the new folder, named like `claimed`, with "-2", "-3", ... when taken.
+// NotFound when `claimed` is gone; InvalidInput when it is not inside
+// `inbox_root`.
 Result<std::filesystem::path> SettleInboxBatch(const std::filesystem::path& inbox_root,
                                                const std::filesystem::path& claimed, bool ok,
                                                const std::string& reason, int64_t pipeline_run);
