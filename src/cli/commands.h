@@ -37,5 +37,7 @@ void AddFeedbackCommands(CLI::App& app, Globals& g);
 void AddWorkspaceCommands(CLI::App& app, Globals& g);
 void AddAlertCommands(CLI::App& app, Globals& g);
 void AddMonitorCommands(CLI::App& app, Globals& g);
+void AddPipelineCommands(CLI::App& app, Globals& g);  // and triggers
+void AddControllerCommand(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

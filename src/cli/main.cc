@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   AddWorkspaceCommands(app, g);
   AddAlertCommands(app, g);
   AddMonitorCommands(app, g);
+  AddPipelineCommands(app, g);
+  AddControllerCommand(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

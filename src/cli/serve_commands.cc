@@ -10,6 +10,8 @@
 
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "detops_git_commit.h"
+#include "orchestrate/controller.h"
 #include "pipeline/pipeline.h"
 #include "serve/serve.h"
 
@@ -20,7 +22,29 @@ struct ServeArgs {
   ServerOptions o;
   double batch_max_delay_ms = 0;
   std::string monitor_policy;
+  bool controller = false;
+  std::string controller_config;
 };
+
+// `serve --controller`: the model's triggers and the pipelines they start,
+// in the server's process; the server's own monitor scores the windows.
+Result<std::unique_ptr<Controller>> StartController(Workspace& ws, const ServeArgs& a) {
+  ControllerConfig c;
+  if (!a.controller_config.empty()) {
+    ASSIGN_OR_RETURN(c, LoadControllerConfig(a.controller_config));
+  }
+  c.model = a.o.model;
+  if (a.o.monitor) c.monitor = false;
+  ControllerOptions o;
+  o.build = {DETOPS_GIT_COMMIT, DETOPS_VERSION};
+  o.threads = 2;
+  auto precision = ResolvePrecision(a.o.precision, a.o.device);
+  o.serving_precision = precision.ok() ? *precision : "";
+  o.on_log = [](const std::string& line) {
+    std::fprintf(stderr, "detops controller: %s\n", line.c_str());
+  };
+  return Controller::Open(ws, c, o);
+}
 
 int Serve(Globals& g, ServeArgs& a) {
   auto opened = OpenWorkspace(g);
@@ -45,6 +69,19 @@ int Serve(Globals& g, ServeArgs& a) {
       ResolveServeThreads(a.o, static_cast<int>(std::thread::hardware_concurrency())));
   auto server = Server::Start(**opened, a.o);
   if (!server.ok()) return Fail(server.status());
+  std::unique_ptr<Controller> controller;
+  std::atomic<bool> stop_controller{false};
+  std::thread controller_thread;
+  if (a.controller || !a.controller_config.empty()) {
+    auto c = StartController(**opened, a);
+    if (!c.ok()) {
+      (*server)->Stop();
+      (*server)->Wait();
+      return Fail(c.status());
+    }
+    controller = std::move(*c);
+    controller_thread = std::thread([&] { controller->Run(stop_controller); });
+  }
   std::fprintf(stderr, "detops serve: ready on %s://%s:%d (Ctrl-C or SIGTERM drains and stops)\n",
                a.o.tls_cert.empty() ? "http" : "https", a.o.host.c_str(), (*server)->port());
   std::thread signals_thread([&] {
@@ -55,6 +92,11 @@ int Serve(Globals& g, ServeArgs& a) {
   });
   (*server)->Wait();
   signals_thread.join();
+  if (controller) {  // a pipeline it runs stops where it can resume
+    stop_controller = true;
+    controller_thread.join();
+    controller.reset();
+  }
   ServerStats s = (*server)->stats();
   std::fprintf(stderr,
                "detops serve: stopped; %lld requests, %lld predictions, %lld swaps, prediction "
@@ -240,6 +282,11 @@ void AddServeCommands(CLI::App& app, Globals& g) {
       ->check(CLI::ExistingFile);
   serve->add_option("--tls-key", o.tls_key, "PEM private key")->check(CLI::ExistingFile);
   serve->add_option("--log-file", o.log_file, "event log (default: stderr)");
+  serve->add_flag("--controller", sa->controller,
+                  "also run the model's triggers (inbox, drift, accuracy decay, schedule) and the "
+                  "pipelines they start, in this process (docs/pipelines.md)");
+  serve->add_option("--controller-config", sa->controller_config,
+                    "controller YAML (pipeline, params, triggers, cooldown); implies --controller");
   serve->add_flag("!--no-monitor", o.monitor,
                   "do not run the monitor (drift, service health, alerts, rollback) in the "
                   "server");

@@ -77,6 +77,10 @@ struct ImportOptions {
   SplitRatios ratios;           // used only where the source has no splits
   int threads = 2;
   std::function<void(size_t done, size_t total)> progress;
+  // The source holds new images only (an inbox batch): the version is the
+  // latest one plus these (an image of the same split and name replaces the
+  // old one; classes are matched by name, new names are added at the end).
+  bool append = false;
 };
 
 struct ImportResult {

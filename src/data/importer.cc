@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <deque>
+#include <set>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -268,6 +269,56 @@ Status CommitVersion(Workspace& ws, const std::vector<Hashed>& hashed, const New
   });
 }
 
+// The latest version of `name` with `batch` added (append imports); the
+// batch alone when the dataset has no version yet. Origins follow the
+// images; the latest version's images have none (they are in its own
+// record).
+Result<Manifest> AppendToLatest(Workspace& ws, const std::string& name, const Manifest& batch,
+                                BoxOrigins& origins) {
+  auto latest = ResolveVersion(ws, {name, 0});
+  if (!latest.ok()) {
+    if (latest.status().code() == StatusCode::kNotFound) return batch;
+    return latest.status();
+  }
+  ASSIGN_OR_RETURN(Manifest base, LoadManifest(ws, *latest));
+  std::map<std::string, int> id_of;
+  for (size_t i = 0; i < base.classes.size(); ++i) id_of[base.classes[i]] = static_cast<int>(i);
+  std::vector<int> remap;
+  for (const std::string& c : batch.classes) {
+    auto [it, added] = id_of.emplace(c, static_cast<int>(base.classes.size()));
+    if (added) base.classes.push_back(c);
+    remap.push_back(it->second);
+  }
+  using Key = std::tuple<Split, std::string, std::string>;
+  std::map<Key, std::deque<ImageOrigin>> origin_of;
+  std::set<std::pair<Split, std::string>> replaced;
+  Manifest out;
+  out.classes = base.classes;
+  std::vector<ImageEntry> added;
+  for (size_t i = 0; i < batch.images.size(); ++i) {
+    ImageEntry e = batch.images[i];
+    for (Box& b : e.boxes) b.class_id = remap.at(static_cast<size_t>(b.class_id));
+    replaced.insert({e.split, e.name});
+    const ImageOrigin* o = origins.Image(i);
+    origin_of[{e.split, e.name, e.blob}].push_back(o ? *o : ImageOrigin{});
+    added.push_back(std::move(e));
+  }
+  for (const ImageEntry& e : base.images) {
+    if (replaced.count({e.split, e.name})) continue;
+    origin_of[{e.split, e.name, e.blob}].push_back(ImageOrigin{});
+    out.images.push_back(e);
+  }
+  for (ImageEntry& e : added) out.images.push_back(std::move(e));
+  Canonicalize(out);
+  origins.images.clear();
+  for (const ImageEntry& e : out.images) {
+    auto& queue = origin_of[{e.split, e.name, e.blob}];
+    origins.images.push_back(std::move(queue.front()));
+    queue.pop_front();
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) {
@@ -281,6 +332,9 @@ Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) 
   if (manifest.images.empty()) {
     return Status::InvalidInput(source.string() + ": none of the " +
                                 std::to_string(set.images.size()) + " images could be read");
+  }
+  if (options.append) {
+    ASSIGN_OR_RETURN(manifest, AppendToLatest(ws, options.name, manifest, origins));
   }
   ImportResult result;
   result.images = static_cast<int>(manifest.images.size());

@@ -20,7 +20,8 @@ constexpr double kOff = std::numeric_limits<double>::infinity();
 constexpr double kLatencyWarnShare = 0.8;
 constexpr double kErrorWarnShare = 0.5;
 
-const char* const kFamilies[] = {"input", "embedding", "prediction", "service", "accuracy", "kpi"};
+const char* const kFamilies[] = {"input",    "embedding", "prediction", "service",
+                                 "accuracy", "kpi",       "data"};
 
 Thresholds Levels(double warn, double retrain, double escalate, bool lower_is_worse = false) {
   return {warn, retrain, escalate, lower_is_worse};
@@ -79,6 +80,12 @@ std::vector<SignalInfo> BuildSignals() {
   s.push_back({"kpi.automation_rate", "rate",
                "share of inspections settled without a person (every detection >= kpi.confident)",
                Levels(kOff, kOff, kOff, true)});
+  // Observed by the controller when a batch from the inbox fails
+  // validation (orchestrate/), not scored per window: nothing was trained,
+  // a person should look at the data.
+  s.push_back({"data.validation", "failed_expectations",
+               "error-level expectations that a batch of new labelled data failed",
+               Levels(1, kOff, kOff)});
   return s;
 }
 

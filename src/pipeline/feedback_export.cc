@@ -11,6 +11,8 @@
 #include <fstream>
 #include <map>
 
+#include "core/fs.h"
+#include "core/hash.h"
 #include "data/image_header.h"
 #include "monitor/monitor.h"
 #include "pipeline/pipeline.h"
@@ -130,6 +132,13 @@ Result<std::string> LabelText(const Item& item, const std::map<std::string, int>
   return text;
 }
 
+// An image and its label file into a YOLO folder's split.
+Status WriteItem(const fs::path& root, const std::string& split, const Item& item,
+                 const std::string& label) {
+  RETURN_IF_ERROR(WritePlain(root / "images" / split / item.name, item.bytes));
+  return WritePlain((root / "labels" / split / item.name).replace_extension(".txt"), label);
+}
+
 }  // namespace
 
 Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws, const FeedbackExportOptions& o) {
@@ -141,7 +150,7 @@ Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws, const FeedbackE
   ASSIGN_OR_RETURN(std::string dataset, TargetDataset(ws, o));
   // Held from reading the feedback to marking it, so that two exports into
   // one dataset cannot both take the same feedback.
-  ASSIGN_OR_RETURN(auto work, WorkFolder::Acquire(ws.root() / "tmp" / ("feedback-" + dataset)));
+  ASSIGN_OR_RETURN(auto work, WorkFolder::Acquire(ws.root() / (kFeedbackWorkPrefix + dataset)));
 
   FeedbackExportResult out;
   ASSIGN_OR_RETURN(auto feedback, ListFeedback(ws, o.model, !o.include_exported));
@@ -171,7 +180,11 @@ Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws, const FeedbackE
     item.feedback = std::move(f);
     items.push_back(std::move(item));
   }
-  if (items.empty()) return out;
+  if (items.empty()) {  // nothing new: the dataset as it is
+    auto latest = ResolveVersion(ws, {dataset, 0});
+    if (latest.ok()) out.version = *latest;
+    return out;
+  }
 
   ASSIGN_OR_RETURN(VersionInfo parent, ResolveVersion(ws, {dataset, 0}));
   ASSIGN_OR_RETURN(Manifest base, LoadManifest(ws, parent));
@@ -194,36 +207,72 @@ Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws, const FeedbackE
     labels.push_back(std::move(text));
   }
 
-  const fs::path src = work->path() / dataset;
-  RETURN_IF_ERROR(ExportDataset(ws, parent, src, "yolo"));
-  std::map<std::string, Split> split_of;  // the parent's names (new feedback replaces old)
-  for (const ImageEntry& e : base.images) split_of[e.name] = e.split;
-  std::vector<int64_t> ids;
+  // Held-out feedback (new conditions to gate on, never trained on) goes
+  // to its own dataset; the choice is a hash of the prediction id, so a
+  // re-export puts each image on the same side.
+  std::vector<size_t> keep, held;
   for (size_t i = 0; i < items.size(); ++i) {
-    const Item& item = items[i];
-    if (auto old = split_of.find(item.name); old != split_of.end()) {
-      std::error_code ec;
-      const std::string s = SplitName(old->second);
-      fs::remove(src / "images" / s / item.name, ec);
-      fs::remove((src / "labels" / s / item.name).replace_extension(".txt"), ec);
-    }
-    const std::string s = SplitName(*split);
-    RETURN_IF_ERROR(WritePlain(src / "images" / s / item.name, item.bytes));
-    RETURN_IF_ERROR(
-        WritePlain((src / "labels" / s / item.name).replace_extension(".txt"), labels[i]));
-    out.boxes += static_cast<int>(item.feedback.boxes.size());
-    ids.push_back(item.feedback.id);
+    const std::string h = Sha256Hex(items[i].feedback.prediction_id).substr(0, 8);
+    const double u = static_cast<double>(std::stoul(h, nullptr, 16)) / 4294967296.0;
+    (u < o.holdout ? held : keep).push_back(i);
   }
-
-  ImportOptions io;
-  io.name = dataset;
-  io.source = src;
-  io.format = "yolo";
-  ASSIGN_OR_RETURN(ImportResult imported, ImportDataset(ws, io));
-  out.created = imported.created;
-  out.version = imported.version;
-  out.images_added = static_cast<int>(items.size());
-  RETURN_IF_ERROR(MarkFeedbackExported(ws, ids, imported.version.Ref()));
+  std::vector<int64_t> ids;
+  out.version = parent;
+  if (!keep.empty()) {
+    const fs::path src = work->path() / dataset;
+    RETURN_IF_ERROR(ExportDataset(ws, parent, src, "yolo"));
+    std::map<std::string, Split> split_of;  // the parent's names (new feedback replaces old)
+    for (const ImageEntry& e : base.images) split_of[e.name] = e.split;
+    for (size_t i : keep) {
+      const Item& item = items[i];
+      if (auto old = split_of.find(item.name); old != split_of.end()) {
+        std::error_code ec;
+        const std::string s = SplitName(old->second);
+        fs::remove(src / "images" / s / item.name, ec);
+        fs::remove((src / "labels" / s / item.name).replace_extension(".txt"), ec);
+      }
+      RETURN_IF_ERROR(WriteItem(src, SplitName(*split), item, labels[i]));
+      out.boxes += static_cast<int>(item.feedback.boxes.size());
+      ids.push_back(item.feedback.id);
+    }
+    ImportOptions io;
+    io.name = dataset;
+    io.source = src;
+    io.format = "yolo";
+    ASSIGN_OR_RETURN(ImportResult imported, ImportDataset(ws, io));
+    out.created = imported.created;
+    out.version = imported.version;
+    out.images_added = static_cast<int>(keep.size());
+    RETURN_IF_ERROR(MarkFeedbackExported(ws, ids, imported.version.Ref()));
+  }
+  if (!held.empty()) {
+    const std::string name = o.holdout_dataset.empty() ? dataset + "-holdout" : o.holdout_dataset;
+    const fs::path src = work->path() / name;
+    auto previous = ResolveVersion(ws, {name, 0});
+    if (previous.ok()) {
+      RETURN_IF_ERROR(ExportDataset(ws, *previous, src, "yolo"));
+    } else {
+      std::string yaml = "# held-out feedback of " + dataset + "\npath: .\ntest: images/test\n";
+      yaml += "nc: " + std::to_string(base.classes.size()) + "\nnames:\n";
+      for (const std::string& c : base.classes) yaml += "  - " + Json(c).dump() + "\n";
+      std::error_code ec;
+      fs::create_directories(src, ec);
+      RETURN_IF_ERROR(WriteFileAtomic(src / "data.yaml", yaml));
+    }
+    std::vector<int64_t> held_ids;
+    for (size_t i : held) {
+      RETURN_IF_ERROR(WriteItem(src, "test", items[i], labels[i]));
+      held_ids.push_back(items[i].feedback.id);
+    }
+    ImportOptions io;
+    io.name = name;
+    io.source = src;
+    io.format = "yolo";
+    ASSIGN_OR_RETURN(ImportResult imported, ImportDataset(ws, io));
+    out.holdout_version = imported.version;
+    out.holdout_images = static_cast<int>(held.size());
+    RETURN_IF_ERROR(MarkFeedbackExported(ws, held_ids, imported.version.Ref()));
+  }
   return out;
 }
 

@@ -154,6 +154,14 @@ struct PromoteJobOptions {
   // PromotionFreeze), an automatic promotion to production is refused;
   // a person's promotion goes ahead with a note naming the alert.
   bool automatic = false;
+  // Test sets beyond the candidate's own test split (NAME@V: its test
+  // split), e.g. feedback-labelled images of new conditions held out from
+  // training. Candidate and production are both evaluated on each; the
+  // candidate may not lose more than the policy's max_regression of map50
+  // on any of them (with no production: the map50 floor applies), so it
+  // cannot win on one by losing another.
+  std::vector<std::string> extra_tests;
+  bool dry_run = false;  // check the gates only; never move the alias
 };
 
 struct PromoteJobResult {
@@ -164,6 +172,8 @@ struct PromoteJobResult {
   bool unchanged = false;          // it already did: nothing checked or written
   AuditEntry entry;                // when applied
   std::vector<std::string> notes;  // re-evaluations, retries after a conflict
+  // map50 of candidate and production on each extra test set (-1: none).
+  std::map<std::string, std::pair<double, double>> extra_map50;
 };
 
 // Checks the candidate against the policy for the target alias (floors,
@@ -180,7 +190,17 @@ struct FeedbackExportOptions {
                                   // the model's production version (else its latest version)
   std::string split = "train";    // where the feedback images go
   bool include_exported = false;  // export feedback already exported once, again
+  // Share of the feedback images held out of training (0..1): they go to the
+  // test split of `holdout_dataset` (default "<dataset>-holdout"), a slice of
+  // the new conditions that a retrained candidate is gated on.
+  double holdout = 0;
+  std::string holdout_dataset;
 };
+
+// Where a feedback export builds its version, under the workspace: the
+// versions it makes have a source below this (one rule for whoever needs to
+// tell them apart).
+inline constexpr const char* kFeedbackWorkPrefix = "tmp/feedback-";
 
 struct FeedbackExportResult {
   bool created = false;  // false: nothing new to export (no version made)
@@ -188,6 +208,8 @@ struct FeedbackExportResult {
   int images_added = 0;  // feedback images in it
   int boxes = 0;
   int skipped_no_image = 0;  // feedback whose prediction kept no image
+  VersionInfo holdout_version;  // the held-out slice's new version (holdout_images > 0)
+  int holdout_images = 0;
 };
 
 // Turns labelled feedback into a new dataset version: the dataset's latest

@@ -1,6 +1,8 @@
 // Register a trained run as a model version; promote a version through the
 // policy's gates; roll production back.
 
+#include <cstdio>
+
 #include "monitor/alerts.h"
 #include "pipeline/jobs_internal.h"
 
@@ -81,6 +83,57 @@ Result<ModelVersion> RunRegisterJob(Workspace& ws, const RegisterJobOptions& o) 
   return registry->Register(nv);
 }
 
+namespace {
+
+// map50 of a model on the test split of a dataset version.
+Result<double> Map50On(Workspace& ws, Registry& registry, const ModelVersion& v,
+                       const std::string& dataset, const PromoteJobOptions& o) {
+  if (o.on_progress) o.on_progress("evaluating " + v.Ref() + " on " + dataset);
+  ASSIGN_OR_RETURN(Manifest manifest, ManifestOf(ws, dataset));
+  ASSIGN_OR_RETURN(auto det, Detector::Load(registry.WeightsPath(v), {o.device, o.threads}));
+  ASSIGN_OR_RETURN(SplitEvaluation ev,
+                   EvaluateSplit(ws, *det, manifest, Split::kTest, EvalOptions{}, 8));
+  return HeadlineMetrics(ev)["map50"];
+}
+
+// One gate per extra test set: no larger map50 drop against production than
+// the policy's max_regression (default 0); without production, the floor.
+Status CheckExtraTests(Workspace& ws, Registry& registry, const PromoteJobOptions& o,
+                       const TargetPolicy& policy, const ModelVersion& cand,
+                       PromoteJobResult& out) {
+  for (const std::string& ref : o.extra_tests) {
+    ASSIGN_OR_RETURN(double c, Map50On(ws, registry, cand, ref, o));
+    double p = -1;
+    if (out.production) {
+      ASSIGN_OR_RETURN(p, Map50On(ws, registry, *out.production, ref, o));
+    }
+    out.extra_map50[ref] = {c, p};
+    GateCheck check;
+    char buf[160];
+    if (p >= 0) {
+      double tol = policy.max_regression.count("map50") ? policy.max_regression.at("map50") : 0;
+      check.gate = "regression map50 on " + ref;
+      std::snprintf(buf, sizeof buf, ">= %.3f (%s %.3f - %.3f)", p - tol,
+                    out.production->Ref().c_str(), p, tol);
+      check.required = buf;
+      check.margin = c - (p - tol);
+    } else {
+      double floor = policy.floors.count("map50") ? policy.floors.at("map50") : 0;
+      check.gate = "floor map50 on " + ref;
+      std::snprintf(buf, sizeof buf, ">= %.3f", floor);
+      check.required = buf;
+      check.margin = c - floor;
+    }
+    std::snprintf(buf, sizeof buf, "%.3f", c);
+    check.actual = buf;
+    check.passed = check.margin >= -1e-9;
+    out.gates.checks.push_back(check);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& o) {
   if (!IsKnownAlias(o.to)) {
     return Status::InvalidInput("--to must be staging or production; got '" + o.to + "'");
@@ -148,6 +201,8 @@ Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& o
       out.production = pv;
     }
     out.gates = CheckGates(policy.For(o.to), in);
+    RETURN_IF_ERROR(CheckExtraTests(ws, *registry, o, policy.For(o.to), cand, out));
+    if (o.dry_run) return out;
     if (!incomparable.empty() && !policy.For(o.to).max_regression.empty()) {
       out.gates.checks.push_back(
           {"regression", "the classes of " + incomparable, "other classes", false, 0});
