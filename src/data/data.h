@@ -79,7 +79,8 @@ struct ImportOptions {
   std::function<void(size_t done, size_t total)> progress;
   // The source holds new images only (an inbox batch): the version is the
   // latest one plus these (an image of the same split and name replaces the
-  // old one; classes are matched by name, new names are added at the end).
+  // old one; classes are matched by name, new names are added at the end; a
+  // YOLO batch without data.yaml uses the dataset's class ids).
   bool append = false;
 };
 

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 
 #include <deque>
-#include <set>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 #include <unordered_map>
 
@@ -283,8 +283,18 @@ Result<Manifest> AppendToLatest(Workspace& ws, const std::string& name, const Ma
   ASSIGN_OR_RETURN(Manifest base, LoadManifest(ws, *latest));
   std::map<std::string, int> id_of;
   for (size_t i = 0; i < base.classes.size(); ++i) id_of[base.classes[i]] = static_cast<int>(i);
+  // A YOLO batch without data.yaml names its classes by number ("class0",
+  // ...): those are the dataset's own ids, not new classes.
+  bool numbered = !batch.classes.empty();
+  for (size_t i = 0; i < batch.classes.size(); ++i) {
+    numbered &= batch.classes[i] == "class" + std::to_string(i);
+  }
   std::vector<int> remap;
-  for (const std::string& c : batch.classes) {
+  if (numbered) {
+    // An id the dataset does not have stays unknown (class_ids_known names it).
+    for (size_t i = 0; i < batch.classes.size(); ++i) remap.push_back(static_cast<int>(i));
+  }
+  for (const std::string& c : numbered ? std::vector<std::string>{} : batch.classes) {
     auto [it, added] = id_of.emplace(c, static_cast<int>(base.classes.size()));
     if (added) base.classes.push_back(c);
     remap.push_back(it->second);

@@ -27,6 +27,7 @@ params:
   min_requests: 50     # candidate requests per canary stage
   stage_seconds: 0
   timeout_seconds: 1800
+  rollout_policy: ""   # the canary's checks as JSON, inline or a file (monitor/rollout.h)
   policy: ""           # promotion policy YAML ("" = the default gates)
 steps:
   - id: import
@@ -74,6 +75,7 @@ steps:
       min_requests: ${params.min_requests}
       stage_seconds: ${params.stage_seconds}
       timeout_seconds: ${params.timeout_seconds}
+      rollout_policy: ${params.rollout_policy}
       policy: ${params.policy}
 )yaml"}};
   return pipelines;

@@ -1,6 +1,7 @@
 #include "orchestrate/controller.h"
 
 #include <chrono>
+#include <cstdlib>
 
 #include "core/names.h"
 #include "monitor/alerts.h"
@@ -322,10 +323,16 @@ Status Controller::InboxTrigger(int64_t now_ms, std::vector<TriggerEvent>& out) 
 Status Controller::ScheduleTrigger(int64_t now_ms, std::vector<TriggerEvent>& out) {
   if (config_.schedule.empty()) return Status::Ok();
   ASSIGN_OR_RETURN(CronSchedule cron, CronSchedule::Parse(config_.schedule));
-  ASSIGN_OR_RETURN(auto last, ws_.db().Query("SELECT MAX(at_ms) FROM trigger_events WHERE "
-                                             "model_name = ? AND trigger = 'schedule'",
+  // From the later of the controller's start and the last due time
+  // decided (its key), so that each due time is decided once.
+  ASSIGN_OR_RETURN(auto last, ws_.db().Query("SELECT dedup_key FROM trigger_events WHERE "
+                                             "model_name = ? AND trigger = 'schedule' ORDER BY "
+                                             "id DESC LIMIT 1",
                                              {config_.model}));
-  int64_t from = std::max(schedule_from_s_, last[0].Int(0) / 1000);
+  int64_t from = schedule_from_s_;
+  if (!last.empty() && last[0].Text(0).rfind("cron:", 0) == 0) {
+    from = std::max(from, static_cast<int64_t>(std::atoll(last[0].Text(0).c_str() + 5)));
+  }
   int64_t due = cron.Next(from);
   if (due < 0 || due > now_ms / 1000) return Status::Ok();
   TriggerEvent e;

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/fs.h"
 #include "monitor/rollout.h"
 #include "orchestrate/runner_internal.h"
 #include "orchestrate/steps_internal.h"
@@ -38,6 +39,16 @@ std::string GateSummary(const GateReport& g) {
 
 Result<RolloutPolicy> PolicyOf(StepContext& c) {
   RolloutPolicy p;
+  // rollout_policy: the policy as JSON, inline ({...}) or a file; the
+  // single inputs below override it.
+  if (const std::string text = c.Get("rollout_policy"); !text.empty()) {
+    std::string json = text;
+    if (text.front() != '{') {
+      ASSIGN_OR_RETURN(json, ReadFile(text));
+    }
+    ASSIGN_OR_RETURN(Json j, ParseJson(json, "step " + c.step_id + ": rollout_policy"));
+    ASSIGN_OR_RETURN(p, RolloutPolicyFromJson(j));
+  }
   if (!c.Get("stages").empty()) {
     p.stages.clear();
     for (const std::string& s : CommaList(c.Get("stages"))) {
@@ -50,7 +61,8 @@ Result<RolloutPolicy> PolicyOf(StepContext& c) {
       p.stages.push_back(v);
     }
   }
-  ASSIGN_OR_RETURN(double min_requests, c.Number("min_requests", p.min_requests));
+  ASSIGN_OR_RETURN(double min_requests,
+                   c.Number("min_requests", static_cast<double>(p.min_requests)));
   p.min_requests = static_cast<int>(min_requests);
   ASSIGN_OR_RETURN(p.stage_seconds, c.Number("stage_seconds", p.stage_seconds));
   ASSIGN_OR_RETURN(p.timeout_seconds, c.Number("timeout_seconds", p.timeout_seconds));

@@ -30,12 +30,14 @@ std::vector<std::string> SplitList(const std::string& text) {
 struct Init {
   std::string from;         // for TrainJobOptions::init_from
   std::string description;  // "cars@3 (production)"
+  std::string variant;      // of the production version ("" = not known)
+  int imgsz = 0;
 };
 
 Result<Init> ResolveInit(StepContext& c) {
   const std::string init = c.Get("init", "production");
-  if (init == "none" || init == "scratch") return Init{"", "scratch"};
-  if (init != "production") return Init{init, init};
+  if (init == "none" || init == "scratch") return Init{"", "scratch", "", 0};
+  if (init != "production") return Init{init, init, "", 0};
   const std::string model = c.Get("model");
   if (model.empty()) {
     return Status::InvalidInput("step " + c.step_id +
@@ -43,14 +45,19 @@ Result<Init> ResolveInit(StepContext& c) {
   }
   ASSIGN_OR_RETURN(auto registry, Registry::Open(c.ws));
   ASSIGN_OR_RETURN(std::optional<int> prod, registry->AliasVersion(model, "production"));
-  if (!prod) return Init{"", "scratch (" + model + " has no production version)"};
+  if (!prod) return Init{"", "scratch (" + model + " has no production version)", "", 0};
   ASSIGN_OR_RETURN(ModelVersion v, registry->Get(ModelRef{model, *prod, ""}));
-  return Init{registry->WeightsPath(v).string(), v.Ref() + " (production)"};
+  return Init{registry->WeightsPath(v).string(), v.Ref() + " (production)", v.spec.variant,
+              v.spec.imgsz};
 }
 
-Result<TrainOptions> Recipe(StepContext& c) {
+// The recipe: a warm start keeps the architecture and input size of what it
+// starts from unless told otherwise.
+Result<TrainOptions> Recipe(StepContext& c, const Init& init) {
   TrainOptions o;
   o.epochs = 0;
+  if (!init.variant.empty()) o.variant = init.variant;
+  if (init.imgsz > 0) o.imgsz = init.imgsz;
   if (!c.Get("recipe").empty()) {
     ASSIGN_OR_RETURN(o, LoadTrainConfig(c.Get("recipe"), o));
   }
@@ -182,8 +189,8 @@ StepType TrainStep() {
     }
     TrainJobOptions o;
     ASSIGN_OR_RETURN(o.dataset, c.Require("dataset"));
-    ASSIGN_OR_RETURN(o.train, Recipe(c));
     ASSIGN_OR_RETURN(Init init, ResolveInit(c));
+    ASSIGN_OR_RETURN(o.train, Recipe(c, init));
     o.init_from = init.from;
     o.force = c.Flag("force", false);
     o.build = c.build;
