@@ -254,7 +254,10 @@ struct Executor {
         return true;
       }
       if (beat.flag()->load()) {
-        s.error = "cancelled: " + r.status().message();
+        // A step that noticed the stop says so itself ("cancelled: training
+        // stopped at epoch 3"); say it once.
+        const std::string& why = r.status().message();
+        s.error = why.rfind("cancelled", 0) == 0 ? why : "cancelled: " + why;
         return false;
       }
       log("attempt " + std::to_string(s.attempts) + " failed: " + r.status().message());
@@ -292,7 +295,9 @@ Result<PipelineSpec> LoadPipeline(const std::string& file_or_name, std::string* 
   const auto& builtins = BuiltinPipelines();
   if (auto it = builtins.find(file_or_name); it != builtins.end() && !fs::exists(file_or_name)) {
     if (text) *text = it->second;
-    return ParsePipelineSpec(it->second, "builtin:" + file_or_name);
+    ASSIGN_OR_RETURN(PipelineSpec spec, ParsePipelineSpec(it->second, "builtin:" + file_or_name));
+    spec.path = "builtin:" + file_or_name;  // what errors and `pipelines show` name
+    return spec;
   }
   ASSIGN_OR_RETURN(PipelineSpec spec, LoadPipelineSpec(file_or_name));
   if (text) {
