@@ -74,10 +74,13 @@ inline constexpr int64_t kCanaryGraceMs = 10'000;
 
 struct RolloutPolicy {
   std::vector<double> stages = {0.1, 0.5};  // canary shares in (0, 1], increasing (shadow: ignored)
-  int min_requests = 50;                  // candidate-arm requests a stage needs before a decision
-  double stage_seconds = 0;               // and at least this long at the stage
-  double timeout_seconds = 1800;          // a stage that never gets enough traffic aborts
-  double max_p95_ratio = 1.5;             // candidate p95 latency / production p95
+  int min_requests = 50;          // candidate-arm requests a stage needs before a decision
+  double stage_seconds = 0;       // and at least this long at the stage
+  double timeout_seconds = 1800;  // a stage that never gets enough traffic aborts
+  // Canary: candidate p95 latency / production p95. Shadow latency is
+  // reported, not judged: the candidate runs after the answer, beside
+  // production, on a thread of its own.
+  double max_p95_ratio = 1.5;
   double max_error_rate_increase = 0.01;  // candidate failures / requests, minus production's
   // The monitor's prediction signals: the mean detection confidence may not
   // drop by more than this, and the low-confidence share (per image, the

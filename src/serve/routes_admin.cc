@@ -165,6 +165,19 @@ void ServerImpl::Models(const httplib::Request& req, httplib::Response& res) {
               {"imgsz", current->version.spec.imgsz},
               {"precision", current->replicas.front()->precision()}}},
             {"versions", list}};
+  // The rollout this server routes by, as it last polled it.
+  auto rollout = CurrentRollout();
+  j["rollout"] = nullptr;
+  if (rollout) {
+    const Rollout& r = rollout->rollout;
+    j["rollout"] = {{"id", r.id},
+                    {"mode", r.mode},
+                    {"candidate", r.model_name + "@" + std::to_string(r.candidate_version)},
+                    {"share", r.share},
+                    {"stage", r.stage},
+                    {"loaded", rollout->candidate != nullptr},
+                    {"load_error", rollout->load_error}};
+  }
   res.set_content(j.dump(), "application/json");
 }
 

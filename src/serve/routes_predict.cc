@@ -57,6 +57,18 @@ bool KeepImage(double rate) {
 
 }  // namespace
 
+LoggedDetection ToOriginalPixels(const Detection& d, const DecodedImage& img) {
+  LoggedDetection l;
+  l.class_name = d.class_name;
+  l.class_id = d.class_id;
+  l.score = d.score;
+  l.x1 = std::clamp(d.x1 * img.scale, 0.0, double(img.width));
+  l.y1 = std::clamp(d.y1 * img.scale, 0.0, double(img.height));
+  l.x2 = std::clamp(d.x2 * img.scale, 0.0, double(img.width));
+  l.y2 = std::clamp(d.y2 * img.scale, 0.0, double(img.height));
+  return l;
+}
+
 std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int imgsz) {
   std::vector<Status> status(jobs.size());
   if (std::all_of(jobs.begin(), jobs.end(), [](const PredictJob& j) { return j.decoded(); })) {
@@ -66,7 +78,8 @@ std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int im
     PredictJob& job = jobs[i];
     if (job.decoded()) return;
     const auto t0 = Clock::now();
-    status[i] = DecodePixels(job.bytes, imgsz, job.image);
+    status[i] =
+        DecodePixels(job.bytes, job.model ? job.model->version.spec.imgsz : imgsz, job.image);
     if (!status[i].ok()) return;
     job.decode_ms = Ms(Clock::now() - t0);
     job.profile = ProfileDecodedImage(job.image.bgr);
@@ -76,12 +89,12 @@ std::vector<Status> ServerImpl::DecodeJobs(std::vector<PredictJob>& jobs, int im
 
 std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>& jobs) {
   const auto taken = Clock::now();
-  std::shared_ptr<LoadedModel> model = host_->Current();
+  std::shared_ptr<LoadedModel> production = host_->Current();
   std::vector<Result<PredictOutcome>> out(jobs.size(), Status::Internal("not run"));
   std::vector<bool> done(jobs.size(), false);
   // Images the connection threads left to us, decoded for the model that
   // runs them; an image that does not decode fails alone.
-  const std::vector<Status> decoded = DecodeJobs(jobs, model->version.spec.imgsz);
+  const std::vector<Status> decoded = DecodeJobs(jobs, production->version.spec.imgsz);
   for (size_t i = 0; i < jobs.size(); ++i) {
     if (!decoded[i].ok()) {
       out[i] = decoded[i];
@@ -90,50 +103,87 @@ std::vector<Result<PredictOutcome>> ServerImpl::RunBatch(std::vector<PredictJob>
       m_.decode_seconds->Observe(jobs[i].decode_ms / 1000);
     }
   }
-  // Requests may ask for other NMS settings: one forward pass per distinct
-  // (iou, max_det), at the lowest confidence asked, then each request's own
-  // threshold. Nearly always a single group.
-  for (size_t first = 0; first < jobs.size(); ++first) {
-    if (done[first]) continue;
-    std::vector<size_t> group;
-    PredictOptions po = jobs[first].options;
-    for (size_t i = first; i < jobs.size(); ++i) {
-      if (!done[i] && jobs[i].options.iou == po.iou && jobs[i].options.max_det == po.max_det) {
-        group.push_back(i);
-        done[i] = true;
-        po.conf = std::min(po.conf, jobs[i].options.conf);
+  // The canary's requests first, on the candidate: those it fails run on
+  // production in the second pass. Requests may ask for other NMS
+  // settings: one forward pass per model and distinct (iou, max_det), at
+  // the lowest confidence asked, then each request's own threshold.
+  // Nearly always a single group.
+  for (bool candidate : {true, false}) {
+    for (size_t first = 0; first < jobs.size(); ++first) {
+      if (done[first] || (jobs[first].model != nullptr) != candidate) continue;
+      const std::shared_ptr<LoadedModel> model = candidate ? jobs[first].model : production;
+      std::vector<size_t> group;
+      PredictOptions po = jobs[first].options;
+      for (size_t i = first; i < jobs.size(); ++i) {
+        const bool same_model = candidate ? jobs[i].model == model : jobs[i].model == nullptr;
+        if (!done[i] && same_model && jobs[i].options.iou == po.iou &&
+            jobs[i].options.max_det == po.max_det) {
+          group.push_back(i);
+          done[i] = true;
+          po.conf = std::min(po.conf, jobs[i].options.conf);
+        }
       }
-    }
-    std::vector<cv::Mat> images;
-    for (size_t i : group) images.push_back(jobs[i].image.bgr);
-    std::vector<std::vector<float>> embeddings;
-    const auto t0 = Clock::now();
-    Result<std::vector<std::vector<Detection>>> dets = Status::Internal("not run");
-    dets = model->WithReplica([&](Detector& d) { return d.Predict(images, po, &embeddings); });
-    const double infer_ms = Ms(Clock::now() - t0);
-    for (size_t k = 0; k < group.size(); ++k) {
-      const size_t i = group[k];
-      if (!dets.ok()) {
-        out[i] = dets.status();
-        continue;
+      const Status s = RunGroup(model, group, po, jobs, taken, out);
+      if (s.ok()) continue;
+      for (size_t i : group) {
+        if (candidate) {
+          jobs[i].candidate_error = s.message();
+          jobs[i].model.reset();
+          done[i] = false;
+        } else {
+          out[i] = s;
+        }
       }
-      PredictOutcome r;
-      r.model = model;
-      for (Detection& d : (*dets)[k]) {
-        if (d.score >= jobs[i].options.conf) r.detections.push_back(std::move(d));
-      }
-      r.embedding = std::move(embeddings[k]);
-      r.image = std::move(jobs[i].image);
-      r.image.bgr = cv::Mat();  // the caller needs its size, not its pixels
-      r.profile = std::move(jobs[i].profile);
-      r.decode_ms = jobs[i].decode_ms;
-      r.queue_ms = Ms(taken - jobs[i].queued);
-      r.inference_ms = infer_ms;
-      r.batch_size = static_cast<int>(jobs.size());
-      out[i] = std::move(r);
     }
   }
   return out;
+}
+
+Status ServerImpl::RunGroup(const std::shared_ptr<LoadedModel>& model,
+                            const std::vector<size_t>& group, const PredictOptions& po,
+                            std::vector<PredictJob>& jobs, Clock::time_point taken,
+                            std::vector<Result<PredictOutcome>>& out) {
+  std::vector<cv::Mat> images;
+  for (size_t i : group) images.push_back(jobs[i].image.bgr);
+  std::vector<std::vector<float>> embeddings;
+  const auto t0 = Clock::now();
+  Result<std::vector<std::vector<Detection>>> dets = Status::Internal("not run");
+  try {
+    dets = model->WithReplica([&](Detector& d) { return d.Predict(images, po, &embeddings); });
+  } catch (const std::exception& e) {
+    dets = Status::Internal(model->version.Ref() + ": " + e.what());
+  }
+  if (!dets.ok()) return dets.status();
+  if (dets->size() != group.size() || embeddings.size() != group.size()) {
+    return Status::Internal(model->version.Ref() + " answered " + std::to_string(dets->size()) +
+                            " of " + std::to_string(group.size()) + " images");
+  }
+  const double infer_ms = Ms(Clock::now() - t0);
+  for (size_t k = 0; k < group.size(); ++k) {
+    PredictJob& job = jobs[group[k]];
+    PredictOutcome r;
+    r.id = job.id;
+    r.model = model;
+    r.rollout = job.rollout;
+    r.by_candidate = job.model != nullptr;
+    r.candidate_error = job.candidate_error;
+    r.options = job.options;
+    for (Detection& d : (*dets)[k]) {
+      if (d.score >= job.options.conf) r.detections.push_back(std::move(d));
+    }
+    r.embedding = std::move(embeddings[k]);
+    r.image = std::move(job.image);
+    // The caller needs its size, not its pixels; a shadow candidate does.
+    if (r.rollout && !r.rollout->canary() && r.rollout->candidate) r.pixels = r.image.bgr;
+    r.image.bgr = cv::Mat();
+    r.profile = std::move(job.profile);
+    r.decode_ms = job.decode_ms;
+    r.queue_ms = Ms(taken - job.queued);
+    r.inference_ms = infer_ms;
+    r.batch_size = static_cast<int>(jobs.size());
+    out[group[k]] = std::move(r);
+  }
+  return Status::Ok();
 }
 
 Result<PredictJob> ServerImpl::PrepareJob(std::string_view bytes, const PredictOptions& options) {
@@ -142,11 +192,13 @@ Result<PredictJob> ServerImpl::PrepareJob(std::string_view bytes, const PredictO
   job.options = options;
   // Bodies that are not an image, or too large a one, never queue.
   ASSIGN_OR_RETURN(job.image, CheckImage(bytes, DecodeLimits{o_.max_pixels, o_.max_side}));
+  Route(job);
   if (!plan_.decode_in_worker) {
-    // Decoded here for the current model; a swap before the batch runs
+    // Decoded here for the model that runs it; a swap before the batch runs
     // changes nothing that matters (the letterbox takes any size).
     const auto t0 = Clock::now();
-    RETURN_IF_ERROR(DecodePixels(bytes, host_->Current()->version.spec.imgsz, job.image));
+    const int imgsz = (job.model ? job.model : host_->Current())->version.spec.imgsz;
+    RETURN_IF_ERROR(DecodePixels(bytes, imgsz, job.image));
     job.decode_ms = Ms(Clock::now() - t0);
     m_.decode_seconds->Observe(job.decode_ms / 1000);
     job.profile = ProfileDecodedImage(job.image.bgr);
@@ -172,7 +224,7 @@ Json ServerImpl::Answer(PredictOutcome r, std::string_view bytes, Clock::time_po
   const DecodedImage& img = r.image;
 
   PredictionRecord rec;
-  rec.id = NewPredictionId();
+  rec.id = r.id.empty() ? NewPredictionId() : r.id;
   rec.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -183,15 +235,7 @@ Json ServerImpl::Answer(PredictOutcome r, std::string_view bytes, Clock::time_po
   Json dets = Json::array();
   bool low = false;
   for (const Detection& d : r.detections) {
-    LoggedDetection l;
-    l.class_name = d.class_name;
-    l.class_id = d.class_id;
-    l.score = d.score;
-    // Back to the original's pixels (the decode may have been reduced).
-    l.x1 = std::clamp(d.x1 * img.scale, 0.0, double(img.width));
-    l.y1 = std::clamp(d.y1 * img.scale, 0.0, double(img.height));
-    l.x2 = std::clamp(d.x2 * img.scale, 0.0, double(img.width));
-    l.y2 = std::clamp(d.y2 * img.scale, 0.0, double(img.height));
+    LoggedDetection l = ToOriginalPixels(d, img);
     dets.push_back(
         {{"class", l.class_name},
          {"class_id", l.class_id},
@@ -221,6 +265,13 @@ Json ServerImpl::Answer(PredictOutcome r, std::string_view bytes, Clock::time_po
               {"inference", Round(r.inference_ms, 0.01)},
               {"batch_size", r.batch_size},
               {"total", Round(total_ms, 0.01)}}}};
+  if (r.rollout) {
+    // Which arm answered: model.version says the version.
+    j["rollout"] = {{"id", r.rollout->rollout.id},
+                    {"mode", r.rollout->rollout.mode},
+                    {"arm", r.by_candidate ? "candidate" : "production"}};
+    AfterAnswer(r, rec);
+  }
   log_->Append(std::move(rec));
   NotePrediction();
   return j;

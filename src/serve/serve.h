@@ -11,12 +11,23 @@
 // (asynchronous; drops counted in /metrics). Writes (feedback, promotion,
 // rollback) need a bearer token (serve/tokens.h).
 //
+// Rollouts (monitor/rollout.h): a server that follows the production alias
+// also follows the model's active rollout (polled every poll_ms, and once
+// before it is ready) and loads its candidate beside production. Canary: a
+// request whose prediction id RoutesToCandidate is answered by the
+// candidate (the answer's "model" names it, "rollout" says the arm); a
+// request the candidate fails is answered by production and the failure
+// recorded. Shadow: production answers; after the answer, one rollout
+// worker scores the same decoded image with the candidate and records its
+// answer and agreement. A settled rollout's candidate is released and
+// production answers everything.
+//
 // Routes:
 //   POST /v1/predict          raw JPEG/PNG/WebP body or multipart (field "file");
 //                             query conf, iou, max_det
 //   POST /v1/predict/batch    multipart, several files
 //   POST /v1/feedback         {"prediction_id", "boxes": [{"class", "box": [x1,y1,x2,y2]}]}
-//   GET  /v1/models           the served version and the registry's versions
+//   GET  /v1/models           the served version, the rollout followed, the registry's versions
 //   POST /v1/models/{name}/versions/{v}/promote   {"to", "reason", "force"}  (admin)
 //        200/409 when stored metrics decide; 202 + Location: /v1/jobs/{id}
 //        when production is re-evaluated (on the server's one job worker)
@@ -90,7 +101,7 @@ struct ServerOptions {
   int64_t max_pixels = 40'000'000;  // decompression-bomb guard, from the header
   int max_side = 16384;
   int max_batch_images = 32;      // files in one /v1/predict/batch
-  int poll_ms = 1000;             // how often the alias is checked for a new version
+  int poll_ms = 1000;             // how often the alias and the active rollout are checked
   double keep_image_rate = 0;     // fraction of request images kept for labelling
   double low_confidence = 0.5;    // detections below this score count as low-confidence
   bool tokens_for_reads = false;  // predict and models need a reader token too

@@ -206,11 +206,13 @@ Status ServerImpl::Init() {
   RETURN_IF_ERROR(OpenEventLog());
   RETURN_IF_ERROR(InitMetrics());
   RETURN_IF_ERROR(InitMonitorMetrics());
+  RETURN_IF_ERROR(InitRolloutMetrics());
   ASSIGN_OR_RETURN(registry_, Registry::Open(ws_));
   tokens_ = std::make_unique<TokenCache>(ws_);
   ASSIGN_OR_RETURN(log_, PredictionLog::Open(ws_, o_.log));
   ASSIGN_OR_RETURN(plan_, PlanServing(o_, static_cast<int>(std::thread::hardware_concurrency())));
   RETURN_IF_ERROR(StartModelHost());
+  RETURN_IF_ERROR(StartRollouts());
   StartBatcher();
   jobs_ = std::make_unique<JobRunner>(JobRunnerOptions{}, [this](const JobSnapshot& job) {
     Log("job " + job.id + " " + job.kind + " " + job.subject + ": " + JobStateName(job.state) +
@@ -443,6 +445,7 @@ void ServerImpl::Stop() {
   if (http_) http_->stop();
   if (listener_.joinable()) listener_.join();
   StopMonitor();
+  StopRollouts();
   // A running job (a re-evaluation) finishes; queued ones fail. Before the
   // model host goes: a promotion that applied asks it to swap.
   if (jobs_) jobs_->Shutdown();

@@ -14,6 +14,7 @@
 
 #include "data/image_profile.h"
 #include "monitor/evaluator.h"
+#include "monitor/rollout.h"
 #include "serve/batcher.h"
 #include "serve/decode.h"
 #include "serve/jobs.h"
@@ -26,11 +27,28 @@ namespace detops::serve {
 
 using Clock = std::chrono::steady_clock;
 
+// The rollout a server follows (server_rollout.cc): the stored row as last
+// polled, and its candidate, loaded once per rollout. Immutable once
+// published; requests hold the one they started with.
+struct RolloutServing {
+  Rollout rollout;
+  std::shared_ptr<LoadedModel> candidate;  // null: loading failed (load_error)
+  std::string load_error;
+  bool canary() const { return rollout.mode == kRolloutCanary; }
+};
+
 // One image through the batcher: decoded by the connection thread, or its
 // bytes for the worker to decode (ServerOptions::decode_on).
 struct PredictJob {
+  std::string id;          // the prediction id, decided before routing
   std::string_view bytes;  // the request body; it outlives the job (its caller waits)
-  DecodedImage image;      // pixels in image.bgr once decoded, with `profile`
+  // Routing: the rollout when one is followed, and the candidate when this
+  // request is the canary's (null: production). A candidate the batch
+  // fails on is dropped here and the request runs on production.
+  std::shared_ptr<const RolloutServing> rollout;
+  std::shared_ptr<LoadedModel> model;
+  std::string candidate_error;  // why the candidate did not answer a request routed to it
+  DecodedImage image;           // pixels in image.bgr once decoded, with `profile`
   ImageProfile profile;
   double decode_ms = 0;
   PredictOptions options;
@@ -39,8 +57,14 @@ struct PredictJob {
 };
 
 struct PredictOutcome {
+  std::string id;
   std::shared_ptr<LoadedModel> model;  // the version that answered
-  std::vector<Detection> detections;   // in `image.bgr` pixels
+  std::shared_ptr<const RolloutServing> rollout;
+  bool by_candidate = false;    // a canary answer
+  std::string candidate_error;  // routed to the candidate, answered by production
+  cv::Mat pixels;               // shadow: the decoded image for the candidate
+  PredictOptions options;
+  std::vector<Detection> detections;  // in `image.bgr` pixels
   std::vector<float> embedding;
   DecodedImage image;  // its size, format and scale (pixels dropped)
   ImageProfile profile;
@@ -101,6 +125,7 @@ class ServerImpl final : public Server {
   Status OpenEventLog();
   Status InitMetrics();
   Status StartModelHost();
+  Status StartRollouts();  // the first poll, then the follower thread (server_rollout.cc)
   void StartBatcher();
   Status CreateHttpServer();  // plain or TLS, with the connection limits
   void AddRoutes();
@@ -151,6 +176,28 @@ class ServerImpl final : public Server {
   // One image's JSON answer from its outcome; logs the prediction.
   Json Answer(PredictOutcome r, std::string_view bytes, Clock::time_point start);
   std::vector<Result<PredictOutcome>> RunBatch(std::vector<PredictJob>& jobs);
+  // Runs `group` of `jobs` on `model` as one forward pass and fills their
+  // outcomes; the pass's failure otherwise (nothing filled).
+  Status RunGroup(const std::shared_ptr<LoadedModel>& model, const std::vector<size_t>& group,
+                  const PredictOptions& po, std::vector<PredictJob>& jobs, Clock::time_point taken,
+                  std::vector<Result<PredictOutcome>>& out);
+
+  // Rollouts (server_rollout.cc): a follower thread polls the model's
+  // active rollout (every poll_ms) and loads its candidate; requests are
+  // routed when they are prepared; the candidate's shadow scoring and the
+  // records of its failures run on one rollout worker, after the answer.
+  Status InitRolloutMetrics();
+  void StopRollouts();
+  void RolloutLoop();
+  void FollowRollout();
+  std::shared_ptr<const RolloutServing> CurrentRollout() const;
+  // Sets job.id, job.rollout and job.model.
+  void Route(PredictJob& job);
+  // Counts the answer's arm; queues the shadow scoring or the failure
+  // record. `answer` is production's (original pixels).
+  void AfterAnswer(const PredictOutcome& r, const PredictionRecord& answer);
+  // Runs `task` on the rollout worker unless kRolloutPendingMax tasks wait.
+  bool SubmitRolloutTask(std::function<void()> task);
   // Decodes and profiles the jobs the connection threads left undecoded,
   // over the worker's intra-op threads; the failures' statuses (ok: decoded).
   std::vector<Status> DecodeJobs(std::vector<PredictJob>& jobs, int imgsz);
@@ -195,7 +242,25 @@ class ServerImpl final : public Server {
   Gauge* automation_rate_ = nullptr;
   Gauge* active_alerts_ = nullptr;
   GaugeFamily* resource_gauges_ = nullptr;  // name
+  // Rollout state (server_rollout.cc).
+  bool follow_rollouts_ = false;   // following the production alias
+  mutable std::mutex rollout_mu_;  // guards rollout_, rollout_stop_
+  std::condition_variable rollout_cv_;
+  std::shared_ptr<const RolloutServing> rollout_;
+  bool rollout_stop_ = false;
+  std::thread rollout_thread_;
+  std::unique_ptr<ThreadPool> rollout_worker_;  // one thread: shadow scoring, failure records
+  std::atomic<int> rollout_pending_{0};
+  std::atomic<bool> rollout_draining_{false};  // Stop: queued shadow scorings are skipped
+  GaugeFamily* rollout_share_ = nullptr;       // model, candidate, mode
+  CounterFamily* rollout_requests_ = nullptr;  // arm
+  Counter* rollout_failures_ = nullptr;
+  Counter* rollout_dropped_ = nullptr;
 };
+
+// A detection in the original image's pixels (the decode may have been
+// reduced), as the prediction log keeps it.
+LoggedDetection ToOriginalPixels(const Detection& d, const DecodedImage& image);
 
 // An error status as our JSON error body.
 void SendStatus(httplib::Response& res, const Status& s);
