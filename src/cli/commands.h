@@ -39,5 +39,6 @@ void AddAlertCommands(CLI::App& app, Globals& g);
 void AddMonitorCommands(CLI::App& app, Globals& g);
 void AddPipelineCommands(CLI::App& app, Globals& g);  // and triggers
 void AddControllerCommand(CLI::App& app, Globals& g);
+void AddRolloutCommands(CLI::App& app, Globals& g);
 
 }  // namespace detops::cli

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
   AddMonitorCommands(app, g);
   AddPipelineCommands(app, g);
   AddControllerCommand(app, g);
+  AddRolloutCommands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

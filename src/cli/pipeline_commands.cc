@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -78,6 +79,7 @@ PipelineRunOptions Options(bool quiet) {
   o.actor = Actor();
   o.build = Build();
   o.stop = &g_interrupt;
+  if (const char* at = std::getenv("DETOPS_TEST_KILL_AT_STEP")) o.kill_at_step = at;
   if (!quiet) {
     o.on_log = [](const std::string& step, const std::string& line) {
       std::cerr << (step.empty() ? "" : "[" + step + "] ") << line << "\n";
@@ -230,16 +232,19 @@ struct ControllerArgs {
   bool no_monitor = false, no_inbox = false, no_drift = false;
 };
 
-void ApplyControllerFlags(const std::string& model, const std::string& pipeline,
-                          const std::vector<std::string>& params, double cooldown, double quiet,
-                          double tick, const std::string& schedule,
-                          const std::string& monitor_policy, bool no_monitor, bool no_inbox,
-                          bool no_drift, ControllerConfig& c) {
+Status ApplyControllerFlags(const std::string& model, const std::string& pipeline,
+                            const std::vector<std::string>& params, double cooldown, double quiet,
+                            double tick, const std::string& schedule,
+                            const std::string& monitor_policy, bool no_monitor, bool no_inbox,
+                            bool no_drift, ControllerConfig& c) {
   if (!model.empty()) c.model = model;
   if (!pipeline.empty()) c.pipeline = pipeline;
   for (const std::string& kv : params) {
     auto eq = kv.find('=');
-    if (eq != std::string::npos && eq > 0) c.params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    if (eq == std::string::npos || eq == 0) {
+      return Status::InvalidInput("--param takes NAME=VALUE; got '" + kv + "'");
+    }
+    c.params[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (cooldown >= 0) c.cooldown_seconds = cooldown;
   if (quiet >= 0) c.inbox_quiet_seconds = quiet;
@@ -249,6 +254,7 @@ void ApplyControllerFlags(const std::string& model, const std::string& pipeline,
   if (no_monitor) c.monitor = false;
   if (no_inbox) c.inbox = false;
   if (no_drift) c.drift = c.decay = false;
+  return Status::Ok();
 }
 
 int ControllerCmd(Globals& g, const ControllerArgs& a) {
@@ -258,8 +264,11 @@ int ControllerCmd(Globals& g, const ControllerArgs& a) {
   if (!a.config_file.empty()) cfg = LoadControllerConfig(a.config_file);
   if (!cfg.ok()) return Fail(cfg.status());
   ControllerConfig c = *cfg;
-  ApplyControllerFlags(a.model, a.pipeline, a.params, a.cooldown, a.quiet, a.tick, a.schedule,
-                       a.monitor_policy, a.no_monitor, a.no_inbox, a.no_drift, c);
+  if (Status st = ApplyControllerFlags(a.model, a.pipeline, a.params, a.cooldown, a.quiet, a.tick,
+                                       a.schedule, a.monitor_policy, a.no_monitor, a.no_inbox,
+                                       a.no_drift, c);
+      !st.ok())
+    return Fail(st);
   if (c.model.empty())
     return Fail(Status::InvalidInput("name the model: --model or the file's model:"));
   ControllerOptions o;

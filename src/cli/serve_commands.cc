@@ -4,8 +4,10 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
@@ -31,7 +33,7 @@ struct ServeArgs {
 Result<std::unique_ptr<Controller>> StartController(Workspace& ws, const ServeArgs& a) {
   ControllerConfig c;
   if (!a.controller_config.empty()) {
-    ASSIGN_OR_RETURN(c, LoadControllerConfig(a.controller_config));
+    ASSIGN_OR_RETURN(c, LoadControllerConfig(a.controller_config, a.o.model));
   }
   c.model = a.o.model;
   if (a.o.monitor) c.monitor = false;
@@ -117,7 +119,40 @@ struct ClientArgs {
   std::string url, draw, token, query, prediction_id, ca_cert;
   std::vector<std::string> images, boxes;
   bool json = false, insecure = false;
+  bool feedback_labels = false;  // predict: send each image's YOLO label as feedback
 };
+
+// The boxes of an image's YOLO label (labels/ beside images/, as a dataset
+// export lays them out), in the pixels of a `w` x `h` image; NotFound when
+// it has no label file.
+Result<std::vector<FeedbackBox>> LabelBoxes(const std::filesystem::path& image,
+                                            const std::vector<std::string>& classes, int w, int h) {
+  std::string p = image.string();
+  const auto at = p.rfind("/images/");
+  if (at == std::string::npos) {
+    return Status::NotFound(p + ": not under an images/ folder; no labels/ beside it");
+  }
+  std::filesystem::path label = p.substr(0, at) + "/labels/" + p.substr(at + 8);
+  label.replace_extension(".txt");
+  std::ifstream in(label);
+  if (!in) return Status::NotFound(label.string() + ": no label file");
+  std::vector<FeedbackBox> boxes;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    std::istringstream fields(line);
+    int cls = -1;
+    double cx, cy, bw, bh;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    if (!(fields >> cls >> cx >> cy >> bw >> bh) || cls < 0 ||
+        cls >= static_cast<int>(classes.size())) {
+      return Status::InvalidInput(label.string() + ":" + std::to_string(n) +
+                                  ": expected 'class cx cy w h' with a class of the model");
+    }
+    boxes.push_back(
+        {classes[cls], (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h});
+  }
+  return boxes;
+}
 
 ClientOptions Options(const ClientArgs& a) {
   ClientOptions o;
@@ -131,6 +166,13 @@ ClientOptions Options(const ClientArgs& a) {
 int ClientPredictCmd(const ClientArgs& a) {
   int code = kExitOk;
   Json all = Json::array();
+  std::vector<std::string> classes;
+  if (a.feedback_labels) {
+    auto c = ClientModelClasses(a.url, Options(a));
+    if (!c.ok()) return Fail(c.status());
+    classes = *c;
+  }
+  int labelled = 0;
   for (const std::string& file : a.images) {
     auto p = ClientPredict(a.url, file, Options(a));
     if (!p.ok()) {
@@ -151,6 +193,19 @@ int ClientPredictCmd(const ClientArgs& a) {
         std::cout << line;
       }
     }
+    if (a.feedback_labels) {
+      auto answer = ParseJson(p->json, "answer");
+      if (!answer.ok()) return Fail(answer.status());
+      const int w = (*answer)["image"].value("width", 0), h = (*answer)["image"].value("height", 0);
+      auto boxes = LabelBoxes(file, classes, w, h);
+      auto sent = boxes.ok() ? ClientFeedback(a.url, p->id, *boxes, Options(a))
+                             : Result<std::string>(boxes.status());
+      if (!sent.ok()) {
+        code = Fail(Status(sent.status().code(), file + ": feedback: " + sent.status().message()));
+      } else {
+        ++labelled;
+      }
+    }
     if (!a.draw.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(a.draw, ec);
@@ -165,6 +220,10 @@ int ClientPredictCmd(const ClientArgs& a) {
     }
   }
   if (a.json) PrintJson(all);
+  if (a.feedback_labels && !a.json) {
+    std::cout << "feedback: the labelled boxes of " << labelled << " of " << a.images.size()
+              << " images sent\n";
+  }
   return code;
 }
 
@@ -321,6 +380,9 @@ void AddServeCommands(CLI::App& app, Globals& g) {
   pred->add_option("--ca-cert", pa->ca_cert, "HTTPS: CA certificate to trust");
   pred->add_flag("--insecure", pa->insecure, "HTTPS: do not verify the certificate");
   pred->add_flag("--json", pa->json, "print the server's JSON");
+  pred->add_flag("--feedback-labels", pa->feedback_labels,
+                 "also send each image's YOLO label (labels/ beside images/) as its feedback, as "
+                 "an inspector who labelled the photos would (needs a writer token)");
   pred->callback([pa, &g] { g.exit_code = ClientPredictCmd(*pa); });
 
   auto* fb = client->add_subcommand("feedback", "Send corrected boxes for a prediction");

@@ -78,9 +78,10 @@ struct ImportOptions {
   int threads = 2;
   std::function<void(size_t done, size_t total)> progress;
   // The source holds new images only (an inbox batch): the version is the
-  // latest one plus these (an image of the same split and name replaces the
-  // old one; classes are matched by name, new names are added at the end; a
-  // YOLO batch without data.yaml uses the dataset's class ids).
+  // latest one plus these (a batch image named like one of the dataset's is
+  // renamed NAME-<sha8> unless it is the same photo, whose labels it then
+  // replaces; classes are matched by name, new names are added at the end;
+  // a YOLO batch without data.yaml uses the dataset's class ids).
   bool append = false;
 };
 

@@ -301,18 +301,27 @@ Result<Manifest> AppendToLatest(Workspace& ws, const std::string& name, const Ma
   }
   using Key = std::tuple<Split, std::string, std::string>;
   std::map<Key, std::deque<ImageOrigin>> origin_of;
-  std::set<std::pair<Split, std::string>> replaced;
+  std::map<std::pair<Split, std::string>, std::string> blob_of;  // the dataset's names
+  for (const ImageEntry& e : base.images) blob_of[{e.split, e.name}] = e.blob;
   Manifest out;
   out.classes = base.classes;
   std::vector<ImageEntry> added;
   for (size_t i = 0; i < batch.images.size(); ++i) {
     ImageEntry e = batch.images[i];
     for (Box& b : e.boxes) b.class_id = remap.at(static_cast<size_t>(b.class_id));
-    replaced.insert({e.split, e.name});
+    // Cameras reuse file names: a batch image named like one of the
+    // dataset's is another photo (renamed after its content) unless it is
+    // the same photo (then its labels are the batch's).
+    if (auto it = blob_of.find({e.split, e.name}); it != blob_of.end() && it->second != e.blob) {
+      const fs::path n(e.name);
+      e.name = n.stem().string() + "-" + e.blob.substr(0, 8) + n.extension().string();
+    }
     const ImageOrigin* o = origins.Image(i);
     origin_of[{e.split, e.name, e.blob}].push_back(o ? *o : ImageOrigin{});
     added.push_back(std::move(e));
   }
+  std::set<std::pair<Split, std::string>> replaced;
+  for (const ImageEntry& e : added) replaced.insert({e.split, e.name});
   for (const ImageEntry& e : base.images) {
     if (replaced.count({e.split, e.name})) continue;
     origin_of[{e.split, e.name, e.blob}].push_back(ImageOrigin{});

@@ -37,9 +37,14 @@ steps:
       dataset: ${params.dataset}
       source: ${params.source}
       append: true
+  - id: check-import   # bad data stops here, and its version is never built on
+    uses: validate
+    if: ${params.source}
+    with:
+      dataset: ${steps.import.outputs.dataset}
   - id: feedback
     uses: feedback-export
-    needs: [import]
+    needs: [check-import]
     with:
       model: ${params.model}
       dataset: ${params.dataset}

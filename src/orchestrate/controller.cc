@@ -1,13 +1,16 @@
 #include "orchestrate/controller.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 
 #include "core/names.h"
+#include "data/data.h"
 #include "monitor/alerts.h"
 #include "monitor/evaluator.h"
 #include "orchestrate/cron.h"
 #include "orchestrate/runner_internal.h"
+#include "registry/registry.h"
 
 namespace detops {
 namespace fs = std::filesystem;
@@ -49,8 +52,20 @@ Result<std::unique_ptr<Controller>> Controller::Open(Workspace& ws, ControllerCo
   if (c->config_.inbox) {
     std::error_code ec;
     fs::create_directories(ws.root() / "inbox", ec);
-    c->inbox_ = std::make_unique<InboxWatcher>(
-        InboxOptions{ws.root() / "inbox", c->config_.inbox_quiet_seconds});
+    InboxOptions io{ws.root() / "inbox", c->config_.inbox_quiet_seconds, {}};
+    // The model's dataset: the one named in params, else production's.
+    std::string dataset = c->config_.params.count("dataset") ? c->config_.params["dataset"] : "";
+    if (dataset.empty()) {
+      ASSIGN_OR_RETURN(auto registry, Registry::Open(ws));
+      ASSIGN_OR_RETURN(std::optional<int> prod,
+                       registry->AliasVersion(c->config_.model, kProduction));
+      if (prod) {
+        ASSIGN_OR_RETURN(ModelVersion v, registry->Get(ModelRef{c->config_.model, *prod, ""}));
+        if (auto ref = ParseDatasetRef(v.dataset_version); ref.ok()) dataset = ref->name;
+      }
+    }
+    if (!dataset.empty()) io.datasets.insert(dataset);
+    c->inbox_ = std::make_unique<InboxWatcher>(std::move(io));
   }
   if (!c->config_.schedule.empty()) {
     RETURN_IF_ERROR(CronSchedule::Parse(c->config_.schedule).status());
@@ -101,8 +116,13 @@ Result<int64_t> Controller::Start(const std::string& trigger, const std::string&
   PipelineRunOptions o;
   o.pipeline = config_.pipeline;
   o.params = config_.params;
-  for (auto& [k, v] : params) o.params[k] = std::move(v);
-  o.params["model"] = config_.model;
+  params["model"] = config_.model;
+  // What a trigger knows (shift, source, ...) goes to the pipelines that
+  // declare it; the config's own params must all be declared.
+  ASSIGN_OR_RETURN(PipelineSpec spec, LoadPipeline(config_.pipeline));
+  for (auto& [k, v] : params) {
+    if (spec.params.count(k)) o.params[k] = std::move(v);
+  }
   o.trigger = trigger;
   o.trigger_detail = detail;
   o.model_name = config_.model;
@@ -194,8 +214,13 @@ Status Controller::ResumeOrphans(std::vector<TriggerEvent>& out) {
     e.pipeline_run = id;
     ASSIGN_OR_RETURN(e, Record(e));
     out.push_back(e);
+    Job job{id, {}, ""};
+    if (run.trigger == "inbox" && run.params.count("source")) {  // its batch is settled after
+      job.inbox_batch = run.params.at("source");
+      job.dataset = run.params.count("dataset") ? run.params.at("dataset") : "";
+    }
     std::lock_guard lock(mu_);
-    queue_.push_back(Job{id, {}, ""});
+    queue_.push_back(std::move(job));
     wake_.notify_all();
   }
   return Status::Ok();
@@ -240,8 +265,10 @@ Status Controller::AlertTriggers(int64_t now_ms, std::vector<TriggerEvent>& out)
                 {"signal", a.signal},
                 {"level", LevelName(a.peak_level)},
                 {"value", a.value}};
-    const std::string what =
-        "alert " + std::to_string(a.id) + ": " + a.signal + " at " + LevelName(a.peak_level);
+    char value[64];
+    std::snprintf(value, sizeof value, " (%s %.3g)", a.statistic.c_str(), a.value);
+    const std::string what = "alert " + std::to_string(a.id) + ": " + a.signal + " at " +
+                             LevelName(a.peak_level) + value;
     if (a.peak_level >= Level::kEscalate) {
       e.decision = "skipped";
       e.reason = what + ": beyond retraining; a person decides (automatic promotion is frozen)";
@@ -276,9 +303,15 @@ Status Controller::AlertTriggers(int64_t now_ms, std::vector<TriggerEvent>& out)
       for (const std::string& s : shift) shifted += (shifted.empty() ? "" : ",") + s;
       std::map<std::string, std::string> params;
       if (!shifted.empty()) params["shift"] = shifted;
-      ASSIGN_OR_RETURN(e.pipeline_run, Start(trigger, what, params, Job{}));
-      e.decision = "started";
-      e.reason = what + (shifted.empty() ? "" : "; augmenting for " + shifted);
+      auto id = Start(trigger, what, params, Job{});
+      if (id.ok()) {
+        e.pipeline_run = *id;
+        e.decision = "started";
+        e.reason = what + (shifted.empty() ? "" : "; augmenting for " + shifted);
+      } else {  // recorded, so that the other triggers go on
+        e.decision = "refused";
+        e.reason = what + ": " + id.status().message();
+      }
     }
     ASSIGN_OR_RETURN(e, Record(e));
     out.push_back(e);
@@ -344,9 +377,10 @@ Status Controller::ScheduleTrigger(int64_t now_ms, std::vector<TriggerEvent>& ou
     e.decision = "skipped";
     e.reason = "'" + config_.schedule + "': a pipeline of the model is running";
   } else {
-    ASSIGN_OR_RETURN(e.pipeline_run, Start("schedule", "cron " + config_.schedule, {}, Job{}));
-    e.decision = "started";
-    e.reason = "'" + config_.schedule + "' was due";
+    auto id = Start("schedule", "cron " + config_.schedule, {}, Job{});
+    e.decision = id.ok() ? "started" : "refused";
+    e.reason = "'" + config_.schedule + "' was due" + (id.ok() ? "" : ": " + id.status().message());
+    e.pipeline_run = id.ok() ? *id : 0;
   }
   ASSIGN_OR_RETURN(e, Record(e));
   out.push_back(e);

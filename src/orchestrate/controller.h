@@ -59,8 +59,12 @@ struct ControllerConfig {
 
 // YAML with the keys above (params: a mapping). Unknown keys and wrong
 // types are errors naming the file, line and key.
-Result<ControllerConfig> LoadControllerConfig(const std::filesystem::path& file);
-Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const std::string& label);
+// `model` may be left out when `default_model` is given (serve --controller
+// knows the model it serves).
+Result<ControllerConfig> LoadControllerConfig(const std::filesystem::path& file,
+                                              const std::string& default_model = "");
+Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const std::string& label,
+                                               const std::string& default_model = "");
 
 struct ControllerOptions {
   std::string actor = "controller";

@@ -48,7 +48,8 @@ struct Reader {
 
 }  // namespace
 
-Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const std::string& label) {
+Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const std::string& label,
+                                               const std::string& default_model) {
   Reader r{label};
   YAML::Node root;
   try {
@@ -58,6 +59,7 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const st
   }
   if (!root.IsMap()) return r.Error(root, "the controller file must be a mapping");
   ControllerConfig c;
+  c.model = default_model;
   for (const auto& kv : root) {
     if (!kv.first.IsScalar()) return r.Error(kv.first, "keys must be names");
     const std::string key = kv.first.Scalar();
@@ -106,9 +108,10 @@ Result<ControllerConfig> ParseControllerConfig(const std::string& yaml, const st
   return c;
 }
 
-Result<ControllerConfig> LoadControllerConfig(const std::filesystem::path& file) {
+Result<ControllerConfig> LoadControllerConfig(const std::filesystem::path& file,
+                                              const std::string& default_model) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(file));
-  return ParseControllerConfig(text, file.string());
+  return ParseControllerConfig(text, file.string(), default_model);
 }
 
 }  // namespace detops

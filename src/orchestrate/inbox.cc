@@ -184,6 +184,7 @@ Result<std::vector<InboxBatch>> InboxWatcher::Poll(int64_t now_ms) {
     const fs::path folder = it->path();
     const std::string name = folder.filename().string();
     if (name.empty() || name[0] == '.') continue;
+    if (!options_.datasets.empty() && !options_.datasets.count(name)) continue;
     struct stat st {};
     if (::lstat(folder.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
     present.insert(name);

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ inline constexpr const char* kInboxReadyMarker = "_READY";
 struct InboxOptions {
   std::filesystem::path root;  // <workspace>/inbox
   double quiet_seconds = 30;   // without a marker: unchanged this long
+  // Only these folders (dataset names) are watched; empty: every one.
+  // Another model's controller takes the others.
+  std::set<std::string> datasets;
 };
 
 // A folder's state, to tell whether it changed (names, sizes, mtimes).

@@ -19,7 +19,7 @@ constexpr int64_t kSecond = 1000;
 
 class InboxTest : public ::testing::Test {
  protected:
-  InboxOptions Options() const { return {root_, 30}; }
+  InboxOptions Options() const { return {root_, 30, {}}; }
   fs::path Drop(const std::string& dataset) const { return root_ / dataset; }
   // The files under `folder`, relative, sorted.
   static std::vector<std::string> Files(const fs::path& folder) {

@@ -568,7 +568,7 @@ Result<std::map<std::string, std::string>> ResolveParams(
   if (!missing.empty()) {
     return Status::InvalidInput(pipeline + "parameter" + (missing.size() > 1 ? "s " : " ") +
                                 Join(missing) + (missing.size() > 1 ? " are" : " is") +
-                                " required and given no value");
+                                " required and given no value (pass -p NAME=VALUE)");
   }
   return values;
 }

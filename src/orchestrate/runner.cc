@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "orchestrate/runner_internal.h"
 #include "orchestrate/steps.h"
+#include "track/track.h"
 
 namespace detops {
 namespace fs = std::filesystem;
@@ -140,13 +141,9 @@ Status StoreCache(Workspace& ws, const StepRunInfo& s, int64_t run) {
       {s.cache_key, s.uses, s.outputs.dump(), run, s.step, NowIso8601()});
 }
 
-// A test's failpoint: DETOPS_TEST_KILL_AT_STEP=ID makes the runner kill
-// itself with SIGKILL right after it marked step ID running, as a crash
-// there would; the crash-resume tests use it for steps too quick to kill
-// from outside.
-void MaybeKillAt(const std::string& step) {
-  const char* at = std::getenv("DETOPS_TEST_KILL_AT_STEP");
-  if (at && step == at) ::kill(::getpid(), SIGKILL);
+// The crash failpoint (PipelineRunOptions::kill_at_step).
+void MaybeKillAt(const PipelineRunOptions& o, const std::string& step) {
+  if (!o.kill_at_step.empty() && step == o.kill_at_step) ::kill(::getpid(), SIGKILL);
 }
 
 struct Executor {
@@ -182,6 +179,7 @@ struct Executor {
     ctx.log = log;
     ctx.save_resume = [&](const Json& j) {
       s.resume = j;
+      ctx.resume = j;  // a retry in this process continues from it too
       return SaveStep(ws, s);
     };
     // Inputs.
@@ -234,9 +232,9 @@ struct Executor {
       s.error.clear();
       if (s.started_at.empty()) s.started_at = NowIso8601();
       RETURN_IF_ERROR(SaveStep(ws, s));
-      log("attempt " + std::to_string(s.attempts) + " of " + std::to_string(sp.retries + 1) + ": " +
-          sp.uses + (ctx.resume.empty() ? "" : " (resuming " + ctx.resume.dump() + ")"));
-      MaybeKillAt(sp.id);
+      log("attempt " + std::to_string(s.attempts) + " (retries: " + std::to_string(sp.retries) +
+          "): " + sp.uses + (ctx.resume.empty() ? "" : " (resuming " + ctx.resume.dump() + ")"));
+      MaybeKillAt(options, sp.id);
       auto t0 = std::chrono::steady_clock::now();
       Result<Json> r = type->run(ctx);
       s.duration_ms +=
@@ -533,7 +531,16 @@ Result<PipelineRunInfo> CancelPipelineRun(Workspace& ws, int64_t run_id, const s
   RETURN_IF_ERROR(ws.db().Exec(
       "UPDATE pipeline_runs SET cancel_requested = 1, reason = ? WHERE id = ?", {why, run_id}));
   if (!OwnerAlive(run.owner, run.heartbeat_ms, 60000)) {
+    ASSIGN_OR_RETURN(auto tracker, Tracker::Open(ws));
     for (StepRunInfo& s : run.steps) {
+      // A training its dead runner left running is settled too.
+      if (s.state == kStepRunning && s.resume.contains("run_name")) {
+        auto tr = tracker->GetRun(s.resume["run_name"].get<std::string>());
+        if (tr.ok() && tr->status == RunStatus::kRunning) {
+          RETURN_IF_ERROR(tracker->SetTags(tr->id, {{"failure_reason", why}}));
+          RETURN_IF_ERROR(tracker->SetStatus(tr->id, RunStatus::kKilled));
+        }
+      }
       if (s.state == kStepPending || s.state == kStepRunning) {
         s.state = kStepNotRun;
         s.error = "cancelled";

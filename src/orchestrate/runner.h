@@ -62,7 +62,13 @@ struct PipelineRunOptions {
   int threads = 2;
   // Each log line of each step as it is written ("" step = the runner).
   std::function<void(const std::string& step, const std::string& line)> on_log;
-  const std::atomic<bool>* stop = nullptr;  // set: cancel (as a person would)
+  // Set: stop (a signal, the controller stopping). The run stays
+  // resumable; a cancel request in the database settles it instead.
+  const std::atomic<bool>* stop = nullptr;
+  // A failpoint for crash tests: the runner kills itself with SIGKILL right
+  // after it marked this step running, as a crash there would (the CLI
+  // sets it from $DETOPS_TEST_KILL_AT_STEP). "" = never.
+  std::string kill_at_step;
 };
 
 struct StepRunInfo {

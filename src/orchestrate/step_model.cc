@@ -20,7 +20,9 @@ std::string Num(double v) {
 StepType EvaluateStep() {
   StepType t;
   t.name = "evaluate";
-  t.summary = "evaluates a model (run or weights) on a dataset version's split";
+  t.summary =
+      "evaluates a model (a run, a model version NAME@V or a weights file) on a dataset "
+      "version's split";
   t.required = {"model", "dataset"};
   t.optional = {"split", "precision", "conf"};
   t.fingerprint = [](StepContext& c) -> Result<Json> {
@@ -31,6 +33,11 @@ StepType EvaluateStep() {
   t.run = [](StepContext& c) -> Result<Json> {
     EvalJobOptions o;
     ASSIGN_OR_RETURN(o.model, c.Require("model"));
+    // A model version (NAME@V, NAME@ALIAS): its weights.
+    if (o.model.find('@') != std::string::npos) {
+      ASSIGN_OR_RETURN(auto registry, Registry::Open(c.ws));
+      if (auto v = registry->Get(o.model); v.ok()) o.model = registry->WeightsPath(*v).string();
+    }
     ASSIGN_OR_RETURN(o.dataset, c.Require("dataset"));
     o.split = c.Get("split", "test");
     o.precision = c.Get("precision", "fp32");

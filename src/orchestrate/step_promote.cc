@@ -113,8 +113,10 @@ StepType PromoteStep() {
       "a model version through the gates (its test split and every extra test set), "
       "then to the alias, directly or after a shadow or canary release";
   t.required = {"model"};
-  t.optional = {"to",           "policy",        "extra_tests",     "rollout",           "stages",
-                "min_requests", "stage_seconds", "timeout_seconds", "max_accuracy_drop", "reason"};
+  t.optional = {
+      "to",           "policy",        "extra_tests",     "rollout",           "stages",
+      "min_requests", "stage_seconds", "timeout_seconds", "max_accuracy_drop", "rollout_policy",
+      "reason"};
   // No outside facts: a candidate promoted once is not promoted again by a
   // re-run, even when a person has rolled it back since.
   t.run = [](StepContext& c) -> Result<Json> {

@@ -184,6 +184,12 @@ StepType TrainStep() {
           return Outputs(*r, c.resume.value("init", ""));
         }
         if (r.status().code() != StatusCode::kNotFound) return r.status();
+        // Killed before its first checkpoint: settle it, then train anew.
+        RETURN_IF_ERROR(
+            tracker->SetTags(run->id, {{"failure_reason",
+                                        "the pipeline runner stopped before the first "
+                                        "checkpoint; trained again by the next attempt"}}));
+        RETURN_IF_ERROR(tracker->SetStatus(run->id, RunStatus::kFailed));
         c.log("run " + name + " has no checkpoint; training again");
       }
     }

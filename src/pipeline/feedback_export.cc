@@ -107,6 +107,19 @@ Result<std::string> TargetDataset(Workspace& ws, const FeedbackExportOptions& o)
   return ref->name;
 }
 
+// The version feedback is added to: the latest one, passing over versions
+// whose validation failed (bad data that arrived is never built on
+// automatically; a person fixes it and imports again).
+Result<VersionInfo> BaseVersion(Workspace& ws, const std::string& dataset) {
+  ASSIGN_OR_RETURN(std::vector<VersionInfo> versions, ListVersions(ws, dataset));
+  for (const VersionInfo& v : versions) {
+    if (v.validation_status != "failed") return v;
+  }
+  if (versions.empty()) return Status::NotFound("dataset " + dataset + " has no version");
+  return Status::InvalidInput("every version of " + dataset +
+                              " failed validation: nothing to add feedback to");
+}
+
 // The YOLO label text of one feedback, boxes normalized by the image size.
 Result<std::string> LabelText(const Item& item, const std::map<std::string, int>& class_ids,
                               const std::string& dataset) {
@@ -181,12 +194,12 @@ Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws, const FeedbackE
     items.push_back(std::move(item));
   }
   if (items.empty()) {  // nothing new: the dataset as it is
-    auto latest = ResolveVersion(ws, {dataset, 0});
+    auto latest = BaseVersion(ws, dataset);
     if (latest.ok()) out.version = *latest;
     return out;
   }
 
-  ASSIGN_OR_RETURN(VersionInfo parent, ResolveVersion(ws, {dataset, 0}));
+  ASSIGN_OR_RETURN(VersionInfo parent, BaseVersion(ws, dataset));
   ASSIGN_OR_RETURN(Manifest base, LoadManifest(ws, parent));
   int difficult = 0;
   for (const ImageEntry& e : base.images) {

@@ -213,8 +213,9 @@ struct FeedbackExportResult {
 };
 
 // Turns labelled feedback into a new dataset version: the dataset's latest
-// version plus one image per corrected prediction (its kept image and the
-// feedback boxes) in `split`. Marks the feedback exported.
+// version that did not fail validation plus one image per corrected
+// prediction (its kept image and the feedback boxes) in `split`. Marks the
+// feedback exported.
 Result<FeedbackExportResult> RunFeedbackExportJob(Workspace& ws,
                                                   const FeedbackExportOptions& options);
 

@@ -202,11 +202,11 @@ Result<PromoteJobResult> RunPromoteJob(Workspace& ws, const PromoteJobOptions& o
     }
     out.gates = CheckGates(policy.For(o.to), in);
     RETURN_IF_ERROR(CheckExtraTests(ws, *registry, o, policy.For(o.to), cand, out));
-    if (o.dry_run) return out;
     if (!incomparable.empty() && !policy.For(o.to).max_regression.empty()) {
       out.gates.checks.push_back(
           {"regression", "the classes of " + incomparable, "other classes", false, 0});
     }
+    if (o.dry_run) return out;
     if (!out.gates.passed() && !o.force) return out;  // refused: nothing written
     AliasChange change{cand.name, o.to,     cand.version,        current,
                        o.actor,   o.reason, !out.gates.passed(), out.gates};

@@ -105,4 +105,17 @@ Result<std::string> ClientFeedback(const std::string& url, const std::string& pr
   return r->body;
 }
 
+Result<std::vector<std::string>> ClientModelClasses(const std::string& url,
+                                                    const ClientOptions& o) {
+  ASSIGN_OR_RETURN(auto client, Connect(url, o));
+  auto r = client->Get("/v1/models");
+  if (!r || r->status != 200) return Failure(url, r);
+  ASSIGN_OR_RETURN(Json j, ParseJson(r->body, "GET /v1/models"));
+  try {
+    return j.at("serving").at("classes").get<std::vector<std::string>>();
+  } catch (const Json::exception& e) {
+    return Status::Corruption(std::string("unexpected answer from the server: ") + e.what());
+  }
+}
+
 }  // namespace detops

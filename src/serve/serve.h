@@ -178,6 +178,10 @@ struct RemotePrediction {
 Result<RemotePrediction> ClientPredict(const std::string& url, const std::filesystem::path& image,
                                        const ClientOptions& options);
 
+// The classes of the model a server serves (GET /v1/models), in id order.
+Result<std::vector<std::string>> ClientModelClasses(const std::string& url,
+                                                    const ClientOptions& options);
+
 // POSTs corrected boxes for a prediction; returns the server's JSON answer.
 Result<std::string> ClientFeedback(const std::string& url, const std::string& prediction_id,
                                    const std::vector<FeedbackBox>& boxes,
