@@ -182,15 +182,9 @@ struct Executor {
       ctx.resume = j;  // a retry in this process continues from it too
       return SaveStep(ws, s);
     };
-    // Inputs.
+    // `if` first: a skipped step's inputs may name what a skipped step
+    // before it did not produce.
     const std::string where = "step " + sp.id;
-    Json inputs = Json::object();
-    for (const auto& [k, raw] : sp.with) {
-      ASSIGN_OR_RETURN(std::string v, Expand(raw, run.params, outputs, where + ", with." + k));
-      ctx.with[k] = v;
-      inputs[k] = v;
-    }
-    s.inputs = inputs;
     if (!sp.if_expr.empty()) {
       ASSIGN_OR_RETURN(std::string cond, Expand(sp.if_expr, run.params, outputs, where + ", if"));
       if (!Truthy(cond)) {
@@ -203,6 +197,14 @@ struct Executor {
         return true;
       }
     }
+    // Inputs.
+    Json inputs = Json::object();
+    for (const auto& [k, raw] : sp.with) {
+      ASSIGN_OR_RETURN(std::string v, Expand(raw, run.params, outputs, where + ", with." + k));
+      ctx.with[k] = v;
+      inputs[k] = v;
+    }
+    s.inputs = inputs;
     Json facts = Json::object();
     if (type->fingerprint) {
       auto f = type->fingerprint(ctx);

@@ -16,18 +16,6 @@
 namespace detops {
 namespace {
 
-std::vector<std::string> CommaList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 std::string GateSummary(const GateReport& g) {
   std::string s;
   for (const GateCheck& c : g.checks) {

@@ -14,18 +14,6 @@
 namespace detops {
 namespace {
 
-std::vector<std::string> SplitList(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 // What `init` means now: "" (from scratch) or a weights file / run.
 struct Init {
   std::string from;         // for TrainJobOptions::init_from
@@ -79,7 +67,7 @@ Result<TrainOptions> Recipe(StepContext& c, const Init& init) {
   o.threads = c.threads;
   o.precision = c.Get("precision", o.precision);
   // The shift the monitor named: more of it in training.
-  for (const auto& [knob, p] : AugmentForSignals(SplitList(c.Get("shift")))) {
+  for (const auto& [knob, p] : AugmentForSignals(CommaList(c.Get("shift")))) {
     double* slot = knob == "dark"    ? &o.augment.dark
                    : knob == "haze"  ? &o.augment.haze
                    : knob == "blur"  ? &o.augment.blur

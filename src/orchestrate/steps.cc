@@ -3,6 +3,7 @@
 #include "orchestrate/steps.h"
 
 #include <cstdlib>
+#include <sstream>
 
 #include "orchestrate/pipeline_spec.h"
 #include "orchestrate/steps_internal.h"
@@ -38,6 +39,18 @@ bool StepContext::Flag(const std::string& key, bool fallback) const {
   auto it = with.find(key);
   if (it == with.end() || it->second.empty()) return fallback;
   return Truthy(it->second);
+}
+
+std::vector<std::string> CommaList(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
 }
 
 std::map<std::string, double> AugmentForSignals(const std::vector<std::string>& signals) {

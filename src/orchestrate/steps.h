@@ -54,6 +54,9 @@ struct StepType {
 const std::vector<StepType>& BuiltinSteps();
 const StepType* FindStepType(const std::string& name);
 
+// "a, b,c" -> {"a", "b", "c"}: list inputs (extra_tests, stages, shift).
+std::vector<std::string> CommaList(const std::string& text);
+
 // The training augmentation that matches a shift the monitor names: its
 // signals (input.brightness, input.contrast, input.sharpness, ...) ->
 // augment keys (dark, haze, blur...). The one mapping; the drift trigger
