@@ -162,27 +162,12 @@ Status Generate(Million& m) {
               kDim, root.c_str());
   std::fflush(stdout);
   const auto t0 = Clock::now();
-  ASSIGN_OR_RETURN(m.ws, Workspace::Open({root}));
-  ASSIGN_OR_RETURN(auto registry, Registry::Open(*m.ws));
   {
-    std::ofstream(m.dir / "w.pt") << "weights";
-    NewModelVersion nv;
-    nv.name = "cars";
-    nv.run_id = "run1";
-    nv.weights = m.dir / "w.pt";
-    nv.profile_json = ReferenceJson();
-    nv.spec.imgsz = 320;
-    nv.spec.classes = {"dent", "scratch"};
-    nv.metrics = {{"map50", 0.6}, {"f1", 0.6}};
-    RETURN_IF_ERROR(registry->Register(nv).status());
-    AliasChange c;
-    c.name = "cars";
-    c.alias = kProduction;
-    c.to_version = 1;
-    c.actor = "bench";
-    c.reason = "bench";
-    c.forced = true;
-    RETURN_IF_ERROR(registry->SetAlias(c).status());
+    SyntheticModel model;
+    model.profile_json = ReferenceJson();
+    model.imgsz = 320;
+    ASSIGN_OR_RETURN(SyntheticWorkspace opened, OpenSyntheticWorkspace(m.dir, model));
+    m.ws = std::move(opened.ws);
   }
   PredictionLogOptions lo;
   lo.buffer_max = 40'000;

@@ -1,8 +1,11 @@
 #pragma once
 // Test fixtures shared by unit and end-to-end tests.
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace detops::testing {
@@ -23,6 +26,23 @@ class TempDir {
 
 // Writes `text` to `path`, creating parent folders.
 void WriteText(const std::filesystem::path& path, const std::string& text);
+
+// The .jpg files under `dir` and its subfolders, sorted by path.
+std::vector<std::filesystem::path> Jpegs(const std::filesystem::path& dir);
+
+// Calls `done` until it returns true, sleeping `every` between calls, at
+// most seconds * 1000 / every times (a slow `done` stretches the wait);
+// true once it did, else what a last call returns.
+template <typename F>
+bool WaitFor(F done, int seconds,
+             std::chrono::milliseconds every = std::chrono::milliseconds(100)) {
+  const int64_t calls = seconds * int64_t{1000} / every.count();
+  for (int64_t i = 0; i < calls; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return done();
+}
 
 // `jpeg` (a JPEG file's bytes) with an EXIF APP1 segment saying
 // `orientation` (1..8; 6: rotate 90° clockwise to display) after its SOI.

@@ -9,15 +9,12 @@
 #include <signal.h>
 
 #include <atomic>
-#include <fstream>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
-#include <regex>
-#include <sstream>
 #include <thread>
 
 #include "core/core.h"
-#include "testing/testutil.h"
+#include "testing/serve_testutil.h"
 
 namespace detops {
 namespace {
@@ -25,29 +22,13 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ChildProcess;
 using testing::CommandResult;
+using testing::Dimmed;
+using testing::Jpegs;
 using testing::RunCommand;
 using testing::TempDir;
-
-// The photo, `factor` times as bright, as a JPEG.
-std::string Darker(const std::string& jpeg, double factor) {
-  cv::Mat img =
-      cv::imdecode(cv::Mat(1, static_cast<int>(jpeg.size()), CV_8U, const_cast<char*>(jpeg.data())),
-                   cv::IMREAD_COLOR);
-  cv::Mat out;
-  img.convertTo(out, -1, factor, 0);
-  std::vector<uint8_t> buf;
-  cv::imencode(".jpg", out, buf);
-  return std::string(buf.begin(), buf.end());
-}
-
-std::vector<fs::path> Jpegs(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().extension() == ".jpg") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using testing::TrueBoxes;
+using testing::WaitFor;
+using namespace std::chrono_literals;
 
 // A loopback webhook receiver: answers 500 to the first `fail_first`
 // calls, then 200, and keeps every body.
@@ -106,9 +87,8 @@ class MonitorServeTest : public ::testing::Test {
     CommandResult p = Run("models promote cars@1 --to production --force --reason setup");
     ASSERT_EQ(p.exit_code, 0) << p.out;
     CommandResult tok = Run("tokens create --role writer --name writer");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(tok.out, m, std::regex("dtk_[A-Za-z0-9_-]+"))) << tok.out;
-    writer_ = m.str();
+    writer_ = testing::TokenIn(tok.out);
+    ASSERT_FALSE(writer_.empty()) << tok.out;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -124,30 +104,11 @@ class MonitorServeTest : public ::testing::Test {
   void StartServer(const std::string& policy_yaml, const std::vector<std::string>& flags = {}) {
     const fs::path policy = Dir() / ("policy-" + std::to_string(++n_) + ".yaml");
     testing::WriteText(policy, policy_yaml);
-    std::vector<std::string> argv = {testing::DetopsBin(),
-                                     "--workspace",
-                                     Ws(),
-                                     "serve",
-                                     "--model",
-                                     "cars",
-                                     "--port",
-                                     "0",
-                                     "--poll-ms",
-                                     "100",
-                                     "--monitor-policy",
-                                     policy.string(),
-                                     "--monitor-every",
-                                     "1",
-                                     "--sample-every",
-                                     "1"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
     server_ =
-        std::make_unique<ChildProcess>(argv, Dir() / ("serve-" + std::to_string(n_) + ".log"));
-    ASSERT_TRUE(server_->WaitForOutput("ready on", 60)) << server_->Output();
-    std::smatch m;
-    std::string out = server_->Output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("ready on http://127\\.0\\.0\\.1:(\\d+)")));
-    port_ = std::stoi(m[1].str());
+        std::make_unique<ChildProcess>(testing::MonitoredServeArgv(Ws(), "cars", policy, flags),
+                                       Dir() / ("serve-" + std::to_string(n_) + ".log"));
+    port_ = testing::WaitForServePort(*server_);
+    ASSERT_NE(port_, 0) << server_->Output();
   }
   httplib::Result Post(const std::string& body, const std::string& query = "") {
     httplib::Client c("127.0.0.1", port_);
@@ -159,15 +120,6 @@ class MonitorServeTest : public ::testing::Test {
     auto r = c.Get(path.c_str());
     auto j = ParseJson(r ? r->body : "", path);
     return j.ok() ? *j : Json();
-  }
-  // Polls `done` every 200 ms for up to `seconds`.
-  template <typename F>
-  static bool WaitFor(F done, int seconds) {
-    for (int i = 0; i < seconds * 5; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return done();
   }
   void TearDown() override {
     if (server_ && server_->Running()) {
@@ -200,7 +152,7 @@ TEST_F(MonitorServeTest, DarkerPhotosRaiseADriftAlertThatTheWebhookReceives) {
     ASSERT_TRUE(r && r->status == 200);
   }
   for (size_t i = 0; i < 40; ++i) {
-    auto r = Post(Darker(ReadFile(photos[i % photos.size()]).value(), 0.4));
+    auto r = Post(Dimmed(ReadFile(photos[i % photos.size()]).value(), 0.4));
     ASSERT_TRUE(r && r->status == 200);
   }
   Json alert;
@@ -211,14 +163,14 @@ TEST_F(MonitorServeTest, DarkerPhotosRaiseADriftAlertThatTheWebhookReceives) {
         alert = j["alerts"][0];
         return true;
       },
-      60))
+      60, 200ms))
       << server_->Output();
   EXPECT_TRUE(alert["level"] == "retrain" || alert["level"] == "escalate") << alert.dump();
   EXPECT_EQ(alert["kind"], "threshold");
   EXPECT_EQ(alert["model"], "cars");
   EXPECT_FALSE(alert["examples"].empty());
   // The first POST failed (500) and was retried.
-  ASSERT_TRUE(WaitFor([&] { return hook.bodies().size() >= 2; }, 30));
+  ASSERT_TRUE(WaitFor([&] { return hook.bodies().size() >= 2; }, 30, 200ms));
   bool brightness_seen = false;
   for (const std::string& b : hook.bodies()) {
     auto j = ParseJson(b, "webhook body");
@@ -299,9 +251,10 @@ TEST_F(MonitorServeTest, ASlowVersionIsRolledBackByTheMonitorAndNoRequestFails) 
         return h.out.find("\"actor\":\"monitor\"") != std::string::npos ||
                h.out.find("\"actor\": \"monitor\"") != std::string::npos;
       },
-      120);
+      120, 200ms);
   // The server follows the alias back to version 1.
-  bool serving_one = WaitFor([&] { return Get("/v1/models")["serving"]["version"] == 1; }, 30);
+  bool serving_one =
+      WaitFor([&] { return Get("/v1/models")["serving"]["version"] == 1; }, 30, 200ms);
   stop = true;
   client.join();
   ASSERT_TRUE(rolled_back) << server_->Output();
@@ -347,18 +300,7 @@ TEST_F(MonitorServeTest, AccuracyFromFeedbackMatchesDetopsEval) {
     auto j = ParseJson(r->body, "answer");
     ASSERT_TRUE(j.ok());
     const int w = (*j)["image"]["width"], h = (*j)["image"]["height"];
-    // YOLO labels: class cx cy w h, normalised.
-    fs::path label = Dir() / "cars" / "labels" / "test" / img.filename();
-    label.replace_extension(".txt");
-    std::ifstream in(label);
-    Json boxes = Json::array();
-    int cls;
-    double cx, cy, bw, bh;
-    while (in >> cls >> cx >> cy >> bw >> bh) {
-      boxes.push_back(
-          {{"class", classes[cls]},
-           {"box", {(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h}}});
-    }
+    const Json boxes = TrueBoxes(img, classes, w, h);
     httplib::Client c("127.0.0.1", port_);
     auto fb =
         c.Post("/v1/feedback", {{"Authorization", "Bearer " + writer_}},

@@ -18,12 +18,10 @@
 
 #include <atomic>
 #include <fstream>
-#include <opencv2/imgcodecs.hpp>
-#include <regex>
 #include <thread>
 
 #include "core/core.h"
-#include "testing/testutil.h"
+#include "testing/serve_testutil.h"
 
 namespace detops {
 namespace {
@@ -31,47 +29,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ChildProcess;
 using testing::CommandResult;
+using testing::Dimmed;
+using testing::Jpegs;
 using testing::RunCommand;
 using testing::TempDir;
+using testing::TrueBoxes;
+using testing::WaitFor;
+using namespace std::chrono_literals;
 
 std::string ReadAll(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// The photo at `factor` of its brightness, as a JPEG.
-std::string Dimmed(const fs::path& photo, double factor) {
-  cv::Mat img = cv::imread(photo.string(), cv::IMREAD_COLOR), out;
-  img.convertTo(out, -1, factor, 0);
-  std::vector<uint8_t> buf;
-  cv::imencode(".jpg", out, buf);
-  return std::string(buf.begin(), buf.end());
-}
-
-// The YOLO label of a synthesized photo as feedback boxes in pixels.
-Json TrueBoxes(const fs::path& photo, const Json& classes, int w, int h) {
-  fs::path label = photo.parent_path().parent_path().parent_path() / "labels" /
-                   photo.parent_path().filename() / photo.filename();
-  label.replace_extension(".txt");
-  std::ifstream in(label);
-  Json boxes = Json::array();
-  int cls;
-  double cx, cy, bw, bh;
-  while (in >> cls >> cx >> cy >> bw >> bh) {
-    boxes.push_back(
-        {{"class", classes[cls]},
-         {"box", {(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h}}});
-  }
-  return boxes;
-}
-
-std::vector<fs::path> Photos(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().extension() == ".jpg") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // Promotion gates that tiny models can pass: what is tested is that the
@@ -110,9 +78,8 @@ class RetrainScenariosTest : public ::testing::Test {
     CommandResult p = run("models promote cars@1 --to production --force --reason setup");
     ASSERT_EQ(p.exit_code, 0) << p.out;
     CommandResult tok = run("tokens create --role writer --name writer");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(tok.out, m, std::regex("dtk_[A-Za-z0-9_-]+"))) << tok.out;
-    writer_ = m.str();
+    writer_ = testing::TokenIn(tok.out);
+    ASSERT_FALSE(writer_.empty()) << tok.out;
     testing::WriteText(b / "gates.yaml", kGates);
   }
   static void TearDownTestSuite() {
@@ -159,47 +126,17 @@ class RetrainScenariosTest : public ::testing::Test {
     return Json();
   }
 
-  template <typename F>
-  static bool WaitFor(F done, int seconds) {
-    for (int i = 0; i < seconds * 4; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    }
-    return done();
-  }
-
   void StartServer(const std::string& monitor_yaml, const std::string& controller_yaml) {
     testing::WriteText(dir_.path() / "monitor.yaml", monitor_yaml);
     testing::WriteText(dir_.path() / "controller.yaml", controller_yaml);
     server_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{testing::DetopsBin(),
-                                 "--workspace",
-                                 Ws(),
-                                 "serve",
-                                 "--model",
-                                 "cars",
-                                 "--port",
-                                 "0",
-                                 "--poll-ms",
-                                 "100",
-                                 "--monitor-policy",
-                                 (dir_.path() / "monitor.yaml").string(),
-                                 "--monitor-every",
-                                 "1",
-                                 "--sample-every",
-                                 "1",
-                                 "--keep-images",
-                                 "1",
-                                 "--precision",
-                                 "fp32",
-                                 "--controller-config",
-                                 (dir_.path() / "controller.yaml").string()},
+        testing::MonitoredServeArgv(
+            Ws(), "cars", dir_.path() / "monitor.yaml",
+            {"--keep-images", "1", "--precision", "fp32", "--controller-config",
+             (dir_.path() / "controller.yaml").string()}),
         dir_.path() / "serve.log");
-    ASSERT_TRUE(server_->WaitForOutput("ready on", 60)) << server_->Output();
-    std::smatch m;
-    const std::string out = server_->Output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("ready on http://127\\.0\\.0\\.1:(\\d+)")));
-    port_ = std::stoi(m[1].str());
+    port_ = testing::WaitForServePort(*server_);
+    ASSERT_NE(port_, 0) << server_->Output();
     httplib::Client c("127.0.0.1", port_);
     auto models = c.Get("/v1/models");
     ASSERT_TRUE(models && models->status == 200);
@@ -213,7 +150,7 @@ class RetrainScenariosTest : public ::testing::Test {
   int Send(const fs::path& photo, double factor, bool label) {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(60, 0);
-    auto r = c.Post("/v1/predict", Dimmed(photo, factor), "image/jpeg");
+    auto r = c.Post("/v1/predict", Dimmed(ReadFile(photo).value(), factor), "image/jpeg");
     if (!r || r->status != 200) return 0;
     auto j = ParseJson(r->body, "answer");
     if (!j.ok()) return 0;
@@ -253,7 +190,7 @@ TEST_F(RetrainScenariosTest, PoorLightingRetrainsOnTheDarkImagesAndReleasesThrou
           (base_->path() / "gates.yaml").string() +
           "\n  rollout_policy: '{\"max_p95_ratio\": 100, \"max_accuracy_drop\": 1, "
           "\"max_low_confidence_increase\": 1, \"max_error_rate_increase\": 0.5}'\n");
-  const std::vector<fs::path> photos = Photos(base_->path() / "live" / "images");
+  const std::vector<fs::path> photos = Jpegs(base_->path() / "live" / "images");
   ASSERT_GE(photos.size(), 80u);
   int failed = 0;
   for (int i = 0; i < 20; ++i) failed += Send(photos[i], 1.0, false) == 0;
@@ -266,7 +203,7 @@ TEST_F(RetrainScenariosTest, PoorLightingRetrainsOnTheDarkImagesAndReleasesThrou
         }
         return false;
       },
-      60))
+      60, 250ms))
       << Triggers().dump(1) << server_->Output();
   // Traffic goes on while the candidate is trained, gated and canaried.
   std::set<int> answered_by;
@@ -280,7 +217,7 @@ TEST_F(RetrainScenariosTest, PoorLightingRetrainsOnTheDarkImagesAndReleasesThrou
         }
         return Production() == 2;
       },
-      240);
+      240, 250ms);
   ASSERT_TRUE(released) << PipelineRuns().dump(1) << server_->Output();
   EXPECT_EQ(failed, 0) << "requests failed while the model was retrained and released";
   EXPECT_TRUE(answered_by.count(2)) << "the canary answered no request";
@@ -312,7 +249,7 @@ TEST_F(RetrainScenariosTest, PastTheLargerThresholdEscalatesWithoutRetrainingAnd
   ASSERT_EQ(Run("models register tiny --name cars").exit_code, 0);  // cars@2, a candidate
   StartServer("window: {size: 20, min_samples: 15}\nactions: {rollback: false}\n",
               "model: cars\ninbox: false\ntick_seconds: 0.5\n");
-  const std::vector<fs::path> photos = Photos(base_->path() / "live" / "images");
+  const std::vector<fs::path> photos = Jpegs(base_->path() / "live" / "images");
   for (int i = 0; i < 20; ++i) ASSERT_NE(Send(photos[i], 1.0, false), 0);
   for (int i = 0; i < 40; ++i) ASSERT_NE(Send(photos[i], 0.12, false), 0);  // near night
   ASSERT_TRUE(WaitFor(
@@ -324,7 +261,7 @@ TEST_F(RetrainScenariosTest, PastTheLargerThresholdEscalatesWithoutRetrainingAnd
         }
         return false;
       },
-      60))
+      60, 250ms))
       << Triggers().dump(1) << RunJson("alerts ls --json").dump(1);
   std::this_thread::sleep_for(std::chrono::seconds(2));  // more ticks: still nothing
   for (const Json& e : Triggers()) EXPECT_NE(e["decision"], "started") << e.dump();
@@ -355,7 +292,7 @@ TEST_F(RetrainScenariosTest, NewLabelledDataInTheInboxIsValidatedVersionedTraine
                                "minutes=0", "-p", "rollout=none", "-p",
                                "policy=" + (base_->path() / "gates.yaml").string()},
       dir_.path() / "controller.log");
-  ASSERT_TRUE(WaitFor([&] { return Production() == 2; }, 120))
+  ASSERT_TRUE(WaitFor([&] { return Production() == 2; }, 120, 250ms))
       << controller_->Output() << PipelineRuns().dump(1);
   const Json runs = PipelineRuns();
   ASSERT_EQ(runs.size(), 1u);
@@ -374,7 +311,7 @@ TEST_F(RetrainScenariosTest, NewLabelledDataInTheInboxIsValidatedVersionedTraine
 
 TEST_F(RetrainScenariosTest, BadDataInTheInboxIsRefusedWithAnAlertAndNothingIsTrained) {
   const fs::path batch = fs::path(Ws()) / "inbox" / "cars";
-  const std::vector<fs::path> photos = Photos(base_->path() / "cars" / "images");
+  const std::vector<fs::path> photos = Jpegs(base_->path() / "cars" / "images");
   fs::create_directories(batch / "images");
   fs::copy_file(photos[0], batch / "images" / "a.jpg");
   testing::WriteText(batch / "labels" / "a.txt", "0 0.5 0.5 0.2 0.2\nnot a label line\n");
@@ -392,7 +329,7 @@ TEST_F(RetrainScenariosTest, BadDataInTheInboxIsRefusedWithAnAlertAndNothingIsTr
         Json runs = PipelineRuns();
         return !runs.empty() && runs[0]["state"] != "running";
       },
-      60))
+      60, 250ms))
       << controller_->Output();
   const Json run = PipelineRuns()[0];
   EXPECT_EQ(run["state"], "failed");
@@ -409,7 +346,7 @@ TEST_F(RetrainScenariosTest, BadDataInTheInboxIsRefusedWithAnAlertAndNothingIsTr
         }
         return false;
       },
-      10));
+      10, 250ms));
   for (const Json& a : RunJson("alerts ls --json")) {
     if (a["signal"] != "data.validation") continue;
     const std::string message = a["message"];

@@ -12,17 +12,15 @@
 #include <signal.h>
 
 #include <atomic>
-#include <fstream>
 #include <iostream>
 #include <mutex>
-#include <regex>
 #include <set>
 #include <thread>
 
 #include "core/core.h"
 #include "monitor/rollout.h"
 #include "registry/registry.h"
-#include "testing/testutil.h"
+#include "testing/serve_testutil.h"
 
 namespace detops {
 namespace {
@@ -30,40 +28,16 @@ namespace {
 namespace fs = std::filesystem;
 using testing::ChildProcess;
 using testing::CommandResult;
+using testing::Jpegs;
 using testing::RunCommand;
 using testing::TempDir;
+using testing::TrueBoxes;
+using testing::WaitFor;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::vector<fs::path> Jpegs(const fs::path& dir) {
-  std::vector<fs::path> out;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    if (e.path().extension() == ".jpg") out.push_back(e.path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// The synthetic truth of a photo (its YOLO label file) as feedback boxes.
-Json TruthBoxes(const fs::path& jpeg, int width, int height, const Json& classes) {
-  fs::path label = jpeg.parent_path().parent_path().parent_path() / "labels" /
-                   jpeg.parent_path().filename() / jpeg.filename();
-  label.replace_extension(".txt");
-  std::ifstream in(label);
-  Json boxes = Json::array();
-  int cls;
-  double cx, cy, w, h;
-  while (in >> cls >> cx >> cy >> w >> h) {
-    boxes.push_back({{"class", classes[cls]},
-                     {"box",
-                      {(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width,
-                       (cy + h / 2) * height}}});
-  }
-  return boxes;
 }
 
 // One workspace: cars@1 (a tiny model at 64 px) in production, cars@2 the
@@ -90,9 +64,8 @@ class RolloutServeTest : public ::testing::Test {
       ASSERT_EQ(r.exit_code, 0) << cmd << "\n" << r.out;
     }
     CommandResult tok = Run("tokens create --role writer --name writer");
-    std::smatch m;
-    ASSERT_TRUE(std::regex_search(tok.out, m, std::regex("dtk_[A-Za-z0-9_-]+"))) << tok.out;
-    writer_ = m.str();
+    writer_ = testing::TokenIn(tok.out);
+    ASSERT_FALSE(writer_.empty()) << tok.out;
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -126,29 +99,11 @@ class RolloutServeTest : public ::testing::Test {
   void StartServer() {
     const fs::path policy = Dir() / "monitor.yaml";
     testing::WriteText(policy, "window: {size: 10, min_samples: 5}\n");
-    std::vector<std::string> argv = {testing::DetopsBin(),
-                                     "--workspace",
-                                     Ws(),
-                                     "serve",
-                                     "--model",
-                                     "cars",
-                                     "--port",
-                                     "0",
-                                     "--poll-ms",
-                                     "100",
-                                     "--monitor-policy",
-                                     policy.string(),
-                                     "--monitor-every",
-                                     "1",
-                                     "--sample-every",
-                                     "1"};
-    server_ = std::make_unique<ChildProcess>(
-        argv, Dir() / ("serve-" + std::to_string(++servers_) + ".log"));
-    ASSERT_TRUE(server_->WaitForOutput("ready on", 60)) << server_->Output();
-    std::smatch m;
-    std::string out = server_->Output();
-    ASSERT_TRUE(std::regex_search(out, m, std::regex("ready on http://127\\.0\\.0\\.1:(\\d+)")));
-    port_ = std::stoi(m[1].str());
+    server_ =
+        std::make_unique<ChildProcess>(testing::MonitoredServeArgv(Ws(), "cars", policy),
+                                       Dir() / ("serve-" + std::to_string(++servers_) + ".log"));
+    port_ = testing::WaitForServePort(*server_);
+    ASSERT_NE(port_, 0) << server_->Output();
   }
 
   Json Get(const std::string& path) {
@@ -175,15 +130,6 @@ class RolloutServeTest : public ::testing::Test {
   // The rollout the server routes by (/v1/models), null when none.
   Json ServedRollout() { return Get("/v1/models")["rollout"]; }
 
-  template <typename F>
-  static bool WaitFor(F done, int seconds) {
-    for (int i = 0; i < seconds * 10; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return done();
-  }
-
   // A client sending photos one after the other until StopTraffic, with
   // their true boxes as feedback when `label`; counts every answer that is
   // not a 200 and which version answered.
@@ -205,7 +151,7 @@ class RolloutServeTest : public ::testing::Test {
         }
         ++by_version_[std::clamp((*j)["model"]["version"].get<int>(), 0, 7)];
         if (!label) continue;
-        Json truth = TruthBoxes(photo, (*j)["image"]["width"], (*j)["image"]["height"], classes);
+        Json truth = TrueBoxes(photo, classes, (*j)["image"]["width"], (*j)["image"]["height"]);
         auto fb = c.Post("/v1/feedback", {{"Authorization", "Bearer " + writer_}},
                          Json{{"prediction_id", (*j)["id"]}, {"boxes", truth}}.dump(),
                          "application/json");

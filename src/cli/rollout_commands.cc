@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -127,10 +128,14 @@ void PrintRollout(const Rollout& r) {
   for (const std::string& c : rep.skipped) std::cout << "  skipped  " << c << "\n";
 }
 
-int ShowCmd(Globals& g, int64_t id, bool json) {
+// What `show` and `advance` do to the rollout they name: read or advance it.
+using RolloutOp = std::function<Result<Rollout>(Workspace&, int64_t id)>;
+
+// Prints the rollout `op` returns for `id`, as JSON or text.
+int OneRolloutCmd(Globals& g, const RolloutOp& op, int64_t id, bool json) {
   auto opened = OpenWorkspace(g);
   if (!opened.ok()) return Fail(opened.status());
-  auto r = GetRollout(**opened, id);
+  auto r = op(**opened, id);
   if (!r.ok()) return Fail(r.status());
   if (json) {
     PrintJson(RolloutToJson(*r));
@@ -138,6 +143,17 @@ int ShowCmd(Globals& g, int64_t id, bool json) {
   }
   PrintRollout(*r);
   return kExitOk;
+}
+
+// `detops rollouts NAME ID [--json]`, doing `op`.
+void AddOneRolloutCommand(CLI::App* rollouts, Globals& g, const std::string& name,
+                          const std::string& description, RolloutOp op) {
+  auto* cmd = rollouts->add_subcommand(name, description);
+  auto id = std::make_shared<int64_t>(0);
+  auto json = std::make_shared<bool>(false);
+  cmd->add_option("id", *id, "rollout id (detops rollouts ls)")->required();
+  cmd->add_flag("--json", *json, "print JSON");
+  cmd->callback([&g, op, id, json] { g.exit_code = OneRolloutCmd(g, op, *id, *json); });
 }
 
 struct StartArgs {
@@ -177,19 +193,6 @@ int StartCmd(Globals& g, const StartArgs& a) {
   return kExitOk;
 }
 
-int AdvanceCmd(Globals& g, int64_t id, bool json) {
-  auto opened = OpenWorkspace(g);
-  if (!opened.ok()) return Fail(opened.status());
-  auto r = AdvanceRollout(**opened, id, NowMs());
-  if (!r.ok()) return Fail(r.status());
-  if (json) {
-    PrintJson(RolloutToJson(*r));
-    return kExitOk;
-  }
-  PrintRollout(*r);
-  return kExitOk;
-}
-
 int AbortCmd(Globals& g, int64_t id, const std::string& reason) {
   auto opened = OpenWorkspace(g);
   if (!opened.ok()) return Fail(opened.status());
@@ -222,13 +225,9 @@ void AddRolloutCommands(CLI::App& app, Globals& g) {
     g.exit_code = ListCmd(g, *ls_model, *ls_limit, *ls_json);
   });
 
-  auto* show = rollouts->add_subcommand(
-      "show", "Show one rollout: stage, both arms' figures, the checks passed and failed");
-  auto show_id = std::make_shared<int64_t>(0);
-  auto show_json = std::make_shared<bool>(false);
-  show->add_option("id", *show_id, "rollout id (detops rollouts ls)")->required();
-  show->add_flag("--json", *show_json, "print JSON");
-  show->callback([&g, show_id, show_json] { g.exit_code = ShowCmd(g, *show_id, *show_json); });
+  AddOneRolloutCommand(rollouts, g, "show",
+                       "Show one rollout: stage, both arms' figures, the checks passed and failed",
+                       [](Workspace& ws, int64_t id) { return GetRollout(ws, id); });
 
   auto* start = rollouts->add_subcommand(
       "start", "Start a rollout of a candidate version against the model's production version");
@@ -238,38 +237,28 @@ void AddRolloutCommands(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({kRolloutShadow, kRolloutCanary}))
       ->capture_default_str();
   start->add_option("--stages", sa->stages, "canary shares in order (default 0.1,0.5)");
-  start
-      ->add_option("--min-requests", sa->policy.min_requests,
-                   "candidate requests a stage needs before a decision")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  start
-      ->add_option("--stage-seconds", sa->policy.stage_seconds,
-                   "and at least this long at each stage")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  start
-      ->add_option("--timeout", sa->policy.timeout_seconds,
-                   "seconds a stage may wait for enough traffic before it aborts")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  start
-      ->add_option("--min-labels", sa->policy.min_labels,
-                   "feedback labels each arm needs before accuracy is compared")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+  // The policy's numbers, checked and shown with their defaults in --help.
+  auto policy_option = [start](const std::string& flag, auto& value, const std::string& help,
+                               const CLI::Validator& check) {
+    start->add_option(flag, value, help)->check(check)->capture_default_str();
+  };
+  policy_option("--min-requests", sa->policy.min_requests,
+                "candidate requests a stage needs before a decision", CLI::PositiveNumber);
+  policy_option("--stage-seconds", sa->policy.stage_seconds, "and at least this long at each stage",
+                CLI::NonNegativeNumber);
+  policy_option("--timeout", sa->policy.timeout_seconds,
+                "seconds a stage may wait for enough traffic before it aborts",
+                CLI::NonNegativeNumber);
+  policy_option("--min-labels", sa->policy.min_labels,
+                "feedback labels each arm needs before accuracy is compared",
+                CLI::NonNegativeNumber);
   start->add_flag("--json", sa->json, "print JSON");
   start->callback([&g, sa] { g.exit_code = StartCmd(g, *sa); });
 
-  auto* advance = rollouts->add_subcommand(
-      "advance",
-      "Compare the arms now and decide: next stage, passed, aborted, or wait for traffic "
-      "(what the pipeline's promote step calls)");
-  auto adv_id = std::make_shared<int64_t>(0);
-  auto adv_json = std::make_shared<bool>(false);
-  advance->add_option("id", *adv_id, "rollout id")->required();
-  advance->add_flag("--json", *adv_json, "print JSON");
-  advance->callback([&g, adv_id, adv_json] { g.exit_code = AdvanceCmd(g, *adv_id, *adv_json); });
+  AddOneRolloutCommand(rollouts, g, "advance",
+                       "Compare the arms now and decide: next stage, passed, aborted, or wait for "
+                       "traffic (what the pipeline's promote step calls)",
+                       [](Workspace& ws, int64_t id) { return AdvanceRollout(ws, id, NowMs()); });
 
   auto* abort_cmd = rollouts->add_subcommand(
       "abort", "End an active rollout: the candidate is unloaded, production answers everything");

@@ -212,43 +212,17 @@ TEST(AccuracyTest, FeedbackAccuracyIsWhatEvalComputesOnTheSameBoxes) {
 class MonitorTickTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ws = Workspace::Open({dir_ / "ws"});
-    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
-    ws_ = std::move(*ws);
-    auto reg = Registry::Open(*ws_);
-    ASSERT_TRUE(reg.ok());
-    registry_ = std::move(*reg);
-    testing::WriteText(dir_ / "w.pt", "weights");
-    for (int v = 1; v <= 2; ++v) {
-      NewModelVersion nv;
-      nv.name = "cars";
-      nv.run_id = "run" + std::to_string(v);
-      nv.weights = dir_ / "w.pt";
-      nv.profile_json = ReferenceJson();
-      nv.spec.imgsz = 64;
-      nv.spec.classes = {"dent", "scratch"};
-      nv.metrics = {{"map50", 0.6}, {"f1", 0.6}};
-      ASSERT_TRUE(registry_->Register(nv).ok());
-    }
-    Promote(1);
+    SyntheticModel m;
+    m.versions = 2;
+    m.profile_json = ReferenceJson();
+    auto opened = OpenSyntheticWorkspace(dir_.path(), m);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ws_ = std::move(opened->ws);
+    registry_ = std::move(opened->registry);
     policy_ = DefaultMonitorPolicy();
     policy_.window_size = 100;
     policy_.min_samples = 50;
     policy_.mmd_permutations = 50;
-  }
-
-  void Promote(int version) {
-    AliasChange c;
-    c.name = "cars";
-    c.alias = kProduction;
-    c.to_version = version;
-    auto current = registry_->AliasVersion("cars", kProduction);
-    ASSERT_TRUE(current.ok());
-    c.expected_from = *current;
-    c.actor = "test";
-    c.reason = "test";
-    c.forced = true;
-    ASSERT_TRUE(registry_->SetAlias(c).ok());
   }
 
   // Logs `n` predictions from `t`, 100 ms apart after the last ones.
@@ -389,7 +363,7 @@ TEST_F(MonitorTickTest, ASlowVersionIsRolledBackAndTheAuditSaysWhy) {
                                                   false};
   policy_.rollback_slo_windows = 2;
   Log(100, Traffic());  // version 1, fast
-  Promote(2);
+  ASSERT_TRUE(ForceProduction(*registry_, "cars", 2).ok());
   Log(100, Traffic(0, false, 400), 2);  // version 2 at 400 ms: one window, no rollback yet
   TickResult r = Tick();
   EXPECT_TRUE(r.actions.empty());

@@ -28,44 +28,19 @@ constexpr int kDim = 16;
 class RolloutTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ws = Workspace::Open({dir_ / "ws"});
-    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
-    ws_ = std::move(*ws);
-    auto reg = Registry::Open(*ws_);
-    ASSERT_TRUE(reg.ok());
-    registry_ = std::move(*reg);
-    testing::WriteText(dir_ / "w.pt", "weights");
     SyntheticTraffic t;
     t.embedding_dim = kDim;
-    for (int v = 1; v <= 3; ++v) {
-      NewModelVersion nv;
-      nv.name = "cars";
-      nv.run_id = "run" + std::to_string(v);
-      nv.weights = dir_ / "w.pt";
-      nv.profile_json = SyntheticReferenceJson(t);
-      nv.spec.imgsz = 64;
-      nv.spec.classes = {"dent", "scratch"};
-      nv.metrics = {{"map50", 0.6}};
-      ASSERT_TRUE(registry_->Register(nv).ok());
-    }
-    Promote(1);
+    SyntheticModel m;
+    m.versions = 3;
+    m.profile_json = SyntheticReferenceJson(t);
+    m.metrics = {{"map50", 0.6}};
+    auto opened = OpenSyntheticWorkspace(dir_.path(), m);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ws_ = std::move(opened->ws);
+    registry_ = std::move(opened->registry);
     policy_.stages = {0.1, 0.5};
     policy_.min_requests = 60;
     policy_.min_labels = 10;
-  }
-
-  void Promote(int version) {
-    AliasChange c;
-    c.name = "cars";
-    c.alias = kProduction;
-    c.to_version = version;
-    auto current = registry_->AliasVersion("cars", kProduction);
-    ASSERT_TRUE(current.ok());
-    c.expected_from = *current;
-    c.actor = "test";
-    c.reason = "test";
-    c.forced = true;
-    ASSERT_TRUE(registry_->SetAlias(c).ok());
   }
 
   Rollout Start(int candidate, const std::string& mode = kRolloutCanary) {

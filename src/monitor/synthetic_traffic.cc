@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -105,6 +106,45 @@ std::string SyntheticReferenceJson(const SyntheticTraffic& t, uint64_t seed, int
               {"class_share", share}}}};
   if (with_embeddings) j["embedding"] = {{"dim", t.embedding_dim}, {"sample", vectors}};
   return j.dump();
+}
+
+Result<SyntheticWorkspace> OpenSyntheticWorkspace(const std::filesystem::path& dir,
+                                                  const SyntheticModel& m) {
+  SyntheticWorkspace out;
+  ASSIGN_OR_RETURN(out.ws, Workspace::Open({dir / "ws"}));
+  ASSIGN_OR_RETURN(out.registry, Registry::Open(*out.ws));
+  const std::filesystem::path weights = dir / "w.pt";
+  if (!(std::ofstream(weights) << "weights")) {
+    return Status::IOError("cannot write " + weights.string());
+  }
+  for (int v = 1; v <= m.versions; ++v) {
+    NewModelVersion nv;
+    nv.name = m.name;
+    nv.run_id = "run" + std::to_string(v);
+    nv.weights = weights;
+    nv.profile_json = m.profile_json;
+    nv.spec.imgsz = m.imgsz;
+    nv.spec.classes = m.classes;
+    nv.metrics = m.metrics;
+    nv.dataset_version = m.dataset_version;
+    nv.dataset_validation = m.dataset_validation;
+    RETURN_IF_ERROR(out.registry->Register(nv).status());
+  }
+  RETURN_IF_ERROR(ForceProduction(*out.registry, m.name, 1));
+  return out;
+}
+
+Status ForceProduction(Registry& registry, const std::string& model, int version,
+                       const std::string& actor) {
+  AliasChange c;
+  c.name = model;
+  c.alias = kProduction;
+  c.to_version = version;
+  ASSIGN_OR_RETURN(c.expected_from, registry.AliasVersion(model, kProduction));
+  c.actor = actor;
+  c.reason = "setup";
+  c.forced = true;
+  return registry.SetAlias(c).status();
 }
 
 }  // namespace detops

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "monitor/alerts.h"
+#include "monitor/synthetic_traffic.h"
 #include "pipeline/pipeline.h"
 #include "registry/registry.h"
 #include "testing/testutil.h"
@@ -14,27 +15,15 @@ namespace {
 class PromoteFreezeTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ws = Workspace::Open({dir_ / "ws"});
-    ASSERT_TRUE(ws.ok()) << ws.status().ToString();
-    ws_ = std::move(*ws);
-    auto reg = Registry::Open(*ws_);
-    ASSERT_TRUE(reg.ok());
-    testing::WriteText(dir_ / "w.pt", "weights");
-    for (int v = 1; v <= 3; ++v) {
-      NewModelVersion nv;
-      nv.name = "cars";
-      nv.run_id = "run" + std::to_string(v);
-      nv.weights = dir_ / "w.pt";
-      nv.profile_json = "{}";
-      nv.spec.imgsz = 64;
-      nv.spec.classes = {"dent"};
-      nv.metrics = {{"map50", 0.9}, {"map", 0.6}, {"recall", 0.9}, {"latency_p95_ms", 5}};
-      nv.dataset_version = "cars@1";
-      nv.dataset_validation = "passed";
-      ASSERT_TRUE((*reg)->Register(nv).ok());
-    }
-    AliasChange c{"cars", kProduction, 1, std::nullopt, "test", "setup", true, {}};
-    ASSERT_TRUE((*reg)->SetAlias(c).ok());
+    SyntheticModel m;
+    m.versions = 3;
+    m.classes = {"dent"};
+    m.metrics = {{"map50", 0.9}, {"map", 0.6}, {"recall", 0.9}, {"latency_p95_ms", 5}};
+    m.dataset_version = "cars@1";
+    m.dataset_validation = "passed";
+    auto opened = OpenSyntheticWorkspace(dir_.path(), m);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    ws_ = std::move(opened->ws);
   }
 
   Result<PromoteJobResult> Promote(int version, bool automatic) {
