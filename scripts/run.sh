@@ -63,7 +63,13 @@ step "serve cars on 127.0.0.1 with its monitor and its controller (triggers -> r
 # controller runs the built-in retrain pipeline (detops pipelines cat
 # retrain) when the monitor's drift reaches `retrain`; the canary moves 25 %,
 # then 50 % of requests to the candidate, 20 candidate answers a stage.
-printf 'window: {size: 40, min_samples: 30}\n' >"$work/monitor.yaml"
+# This business retrains when photos darken and calls a person only past a
+# PSI of 12 on the inputs or a 0.5 drop of mAP50 from feedback (defaults: 2
+# and 0.2, where these dusk photos would escalate and retrain nothing).
+cat >"$work/monitor.yaml" <<EOF
+window: {size: 40, min_samples: 30}
+thresholds: {input: {escalate: 12}, accuracy: {escalate: 0.5}}
+EOF
 printf 'production: {max_regression: {map50: 0.03, map: 0.03}}\n' >"$work/gates.yaml"
 cat >"$work/controller.yaml" <<EOF
 pipeline: retrain

@@ -244,6 +244,14 @@ Status Controller::AlertTriggers(int64_t now_ms, std::vector<TriggerEvent>& out)
   f.state = "active";
   ASSIGN_OR_RETURN(std::vector<Alert> alerts, ListAlerts(ws_, f));
   std::vector<std::string> shift;  // the drifted input signals now
+  // Past the larger threshold on any signal, a person decides: nothing is
+  // retrained automatically, whatever the other alerts say.
+  const Alert* escalated = nullptr;
+  for (const Alert& a : alerts) {
+    if (!TriggerOf(a.signal).empty() && a.kind == kAlertThreshold &&
+        a.peak_level >= Level::kEscalate)
+      escalated = &a;
+  }
   for (const Alert& a : alerts) {
     if (a.kind == kAlertThreshold && a.peak_level >= Level::kRetrain && Family(a.signal) == "input")
       shift.push_back(a.signal);
@@ -269,9 +277,13 @@ Status Controller::AlertTriggers(int64_t now_ms, std::vector<TriggerEvent>& out)
     std::snprintf(value, sizeof value, " (%s %.3g)", a.statistic.c_str(), a.value);
     const std::string what = "alert " + std::to_string(a.id) + ": " + a.signal + " at " +
                              LevelName(a.peak_level) + value;
-    if (a.peak_level >= Level::kEscalate) {
+    if (escalated) {
       e.decision = "skipped";
-      e.reason = what + ": beyond retraining; a person decides (automatic promotion is frozen)";
+      e.reason = what + ": beyond retraining" +
+                 (escalated->id == a.id ? std::string()
+                                        : " (alert " + std::to_string(escalated->id) + ", " +
+                                              escalated->signal + ", is at escalate)") +
+                 "; a person decides (automatic promotion is frozen)";
       ASSIGN_OR_RETURN(e, Record(e));
       out.push_back(e);
       continue;

@@ -175,13 +175,16 @@ TEST_F(ControllerTest, EscalateStartsNoRetrainingAndSaysWhy) {
   auto c = Open(Config());
   ASSERT_TRUE(c);
   Observe("input.brightness", Level::kEscalate);
+  Observe("embedding.mmd", Level::kRetrain);            // retrain-level, but another escalated
   Observe("service.latency_p95_ms", Level::kEscalate);  // not a data problem: ignored
   ASSERT_TRUE(c->Tick(Now()).ok());
   WaitIdle(*c);
   EXPECT_TRUE(Events("started").empty());
   std::vector<TriggerEvent> skipped = Events("skipped");
-  ASSERT_EQ(skipped.size(), 1u);
-  EXPECT_NE(skipped[0].reason.find("a person decides"), std::string::npos) << skipped[0].reason;
+  ASSERT_EQ(skipped.size(), 2u);
+  for (const TriggerEvent& e : skipped) {
+    EXPECT_NE(e.reason.find("a person decides"), std::string::npos) << e.reason;
+  }
   auto freeze = PromotionFreeze(*ws_, "cars");
   ASSERT_TRUE(freeze.ok());
   EXPECT_TRUE(freeze->has_value());
