@@ -42,7 +42,7 @@ TEST(MonitorSignalsTest, CatalogueInReportOrderWithItsStatistics) {
       "prediction.class_mix", "service.latency_p95_ms",
       "service.error_rate",   "service.log_drop_rate",
       "accuracy.map50",       "accuracy.f1",
-      "kpi.automation_rate"};
+      "kpi.automation_rate",  "data.validation"};
   EXPECT_EQ(names, expected);
   for (const SignalInfo& s : MonitorSignals()) {
     EXPECT_FALSE(s.description.empty()) << s.name;
@@ -276,7 +276,7 @@ TEST(MonitorPolicyTest, MistakesNameTheFileLineAndKey) {
        "p.yaml:2: thresholds.input.brightness.warn: expected a number, got 'high'"},
       {"thresholds:\n  input.brightnes: {warn: 0.1}\n",
        "p.yaml:2: thresholds: unknown signal 'input.brightnes' (known: input, embedding, "
-       "prediction, service, accuracy, kpi, input.brightness,"},
+       "prediction, service, accuracy, kpi, data, input.brightness,"},
       {"thresholds:\n  input: {warn: 0.1, panic: 3}\n",
        "p.yaml:2: unknown key 'thresholds.input.panic' (known: warn, retrain, escalate)"},
       {"thresholds:\n  input: 0.3\n", "p.yaml:2: thresholds.input must be a mapping"},

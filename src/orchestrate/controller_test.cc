@@ -248,7 +248,8 @@ TEST_F(ControllerTest, AScheduleFiresOncePerDueTime) {
   cfg.schedule = "* * * * *";  // every minute
   auto c = Open(cfg);
   ASSERT_TRUE(c);
-  const int64_t later = Now() + 61000;  // a minute boundary has passed
+  // Half a second past the next minute boundary: exactly one due time.
+  const int64_t later = (Now() / 60000 + 1) * 60000 + 500;
   auto first = c->Tick(later);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->size(), 1u);
