@@ -9,14 +9,14 @@
 #   canary under live traffic -> production -> traffic served by the new
 #   version, then an account of what happened with the key numbers.
 # Budgets: DETOPS_DEMO_MINUTES (first training, default 5) and
-# DETOPS_DEMO_RETRAIN_MINUTES (the automatic retraining, default 2.5).
+# DETOPS_DEMO_RETRAIN_MINUTES (the automatic retraining, default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh
 detops="$PWD/build/detops"
 ws="$PWD/detops-demo"
 minutes=${DETOPS_DEMO_MINUTES:-5}
-retrain_minutes=${DETOPS_DEMO_RETRAIN_MINUTES:-2.5}
+retrain_minutes=${DETOPS_DEMO_RETRAIN_MINUTES:-3}
 rm -rf "$ws"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

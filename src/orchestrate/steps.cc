@@ -57,7 +57,7 @@ std::map<std::string, double> AugmentForSignals(const std::vector<std::string>& 
   // What each input signal means for the photos, and the augmentation that
   // shows the model more of it (ml/augment.h's knobs).
   static const std::map<std::string, std::pair<std::string, double>> kShift = {
-      {"input.brightness", {"dark", 0.5}},
+      {"input.brightness", {"dark", 0.3}},
       {"input.contrast", {"haze", 0.4}},
       {"input.sharpness", {"blur", 0.4}},
   };
