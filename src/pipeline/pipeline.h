@@ -207,7 +207,7 @@ struct FeedbackExportResult {
   VersionInfo version;   // the new dataset version (parent: the latest one)
   int images_added = 0;  // feedback images in it
   int boxes = 0;
-  int skipped_no_image = 0;  // feedback whose prediction kept no image
+  int skipped_no_image = 0;     // feedback whose prediction kept no image
   VersionInfo holdout_version;  // the held-out slice's new version (holdout_images > 0)
   int holdout_images = 0;
 };
