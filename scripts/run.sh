@@ -6,7 +6,8 @@
 #   serve (with the controller) -> normal traffic -> dark traffic, labelled
 #   by an inspector -> drift alert -> automatic retraining on the labelled
 #   dark photos -> gated on the test split and on held-out dark photos ->
-#   canary under live traffic -> production -> traffic served by the new
+#   canary under live traffic -> production when every check passes (else the
+#   safeguard that stopped it is shown) -> traffic served by the new
 #   version, then an account of what happened with the key numbers.
 # Budgets: DETOPS_DEMO_MINUTES (first training, default 5) and
 # DETOPS_DEMO_RETRAIN_MINUTES (the automatic retraining, default 3).
