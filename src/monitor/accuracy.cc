@@ -7,6 +7,7 @@
 
 #include "eval/eval.h"
 #include "monitor/evaluator.h"
+#include "monitor/stats.h"
 
 namespace detops {
 namespace {
@@ -79,6 +80,38 @@ FeedbackAccuracy AccuracyFromFeedback(const std::vector<LabelledPrediction>& lab
   acc.map50_ci = maps.empty() ? Interval{acc.map50, acc.map50}
                               : Interval{Quantile(maps, 0.025), Quantile(maps, 0.975)};
   return acc;
+}
+
+Interval Map50DifferenceInterval(const std::vector<LabelledPrediction>& a,
+                                 const std::vector<std::string>& a_classes,
+                                 const std::vector<LabelledPrediction>& b,
+                                 const std::vector<std::string>& b_classes, bool paired,
+                                 double tail) {
+  const std::vector<EvalImage> ia = ToEvalImages(a, a_classes), ib = ToEvalImages(b, b_classes);
+  if (ia.empty() || ib.empty()) return {};
+  std::mt19937_64 rng(ia.size() * 1'000'003 + ib.size());
+  auto draw = [&rng](size_t n) {
+    std::uniform_int_distribution<size_t> pick(0, n - 1);
+    std::vector<size_t> out(n);
+    for (size_t& k : out) k = pick(rng);
+    return out;
+  };
+  EvalOptions options;
+  auto map50 = [&options](const std::vector<EvalImage>& from, const std::vector<size_t>& picks,
+                          const std::vector<std::string>& classes) {
+    std::vector<EvalImage> sample;
+    sample.reserve(picks.size());
+    for (size_t k : picks) sample.push_back(from[k]);
+    return std::max(0.0, Evaluate(sample, classes, options).map50);
+  };
+  std::vector<double> differences;
+  differences.reserve(kBootstrapResamples);
+  for (int i = 0; i < kBootstrapResamples; ++i) {
+    const std::vector<size_t> pa = draw(ia.size());
+    const std::vector<size_t> pb = paired && ib.size() == ia.size() ? pa : draw(ib.size());
+    differences.push_back(map50(ia, pa, a_classes) - map50(ib, pb, b_classes));
+  }
+  return {Quantile(differences, tail), Quantile(differences, 1 - tail)};
 }
 
 }  // namespace detops

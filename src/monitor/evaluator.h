@@ -148,6 +148,17 @@ FeedbackAccuracy AccuracyFromFeedback(const std::vector<LabelledPrediction>& lab
                                       const std::vector<std::string>& classes,
                                       double operating_confidence = 0.25);
 
+// The interval of `a`'s mAP50 minus `b`'s (the `tail` and 1 - `tail`
+// quantiles of a bootstrap over photos): `paired` when both answered the
+// same photos, in the same order (one draw of indices for both), else each
+// resampled apart. Seeded by the sizes: the same rows, the same interval.
+// Both need at least one labelled prediction.
+Interval Map50DifferenceInterval(const std::vector<LabelledPrediction>& a,
+                                 const std::vector<std::string>& a_classes,
+                                 const std::vector<LabelledPrediction>& b,
+                                 const std::vector<std::string>& b_classes, bool paired,
+                                 double tail = 0.05);
+
 // Everything one window needs; pure.
 struct WindowInput {
   std::string model_name;

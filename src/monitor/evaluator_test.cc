@@ -207,6 +207,45 @@ TEST(AccuracyTest, FeedbackAccuracyIsWhatEvalComputesOnTheSameBoxes) {
   EXPECT_LT(acc.map50_ci.high - acc.map50_ci.low, 0.6);
 }
 
+// Labelled answers from one model: a share `hit` of its boxes on the truth,
+// the rest 60 px off.
+std::vector<LabelledPrediction> LabelledAnswers(int n, double hit, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<LabelledPrediction> out;
+  for (int i = 0; i < n; ++i) {
+    LabelledPrediction l;
+    const double x = 50 + 300 * u(rng), y = 50 + 200 * u(rng);
+    l.truth.push_back({"dent", x, y, x + 80, y + 60});
+    const double jitter = u(rng) < hit ? 5 : 60;
+    l.prediction.record.detections.push_back(
+        {"dent", 0, u(rng), x + jitter, y, x + 80 + jitter, y + 60});
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+TEST(AccuracyTest, TheDifferenceIntervalIsWideOnFewPhotosAndClearOnARealDrop) {
+  const std::vector<std::string> classes = {"dent"};
+  // The same model on other photos: 20 against 80 labels. The point
+  // difference is noise; the interval covers 0 and is wide.
+  const auto prod = LabelledAnswers(80, 0.7, 1), same = LabelledAnswers(20, 0.7, 2);
+  const Interval noise = Map50DifferenceInterval(prod, classes, same, classes, false);
+  EXPECT_LT(noise.low, 0);
+  EXPECT_GT(noise.high, 0);
+  EXPECT_GT(noise.high - noise.low, 0.15);
+  // A model that misses most boxes: the whole interval is above a 0.05 drop.
+  const auto worse = LabelledAnswers(20, 0.1, 3);
+  const Interval drop = Map50DifferenceInterval(prod, classes, worse, classes, false);
+  EXPECT_GT(drop.low, 0.05);
+  // Paired on the same answers: no difference at all, and seeded.
+  const Interval paired = Map50DifferenceInterval(prod, classes, prod, classes, true);
+  EXPECT_DOUBLE_EQ(paired.low, 0);
+  EXPECT_DOUBLE_EQ(paired.high, 0);
+  const Interval again = Map50DifferenceInterval(prod, classes, same, classes, false);
+  EXPECT_DOUBLE_EQ(again.low, noise.low);
+}
+
 // ---- the monitor over a real workspace ----
 
 class MonitorTickTest : public ::testing::Test {

@@ -88,8 +88,11 @@ struct RolloutPolicy {
   // prediction.low_confidence_share) may not rise by more.
   double max_low_confidence_increase = 0.15;
   // With feedback labels on both arms (at least min_labels each): mAP50
-  // from feedback may not drop by more than this.
-  int min_labels = 10;
+  // from feedback may not drop by more than this at 95 % confidence (the
+  // 5th percentile of a bootstrap over the labelled photos; shadow mode
+  // resamples both arms' answers to the same photos together). A point
+  // comparison on a few dozen photos would abort good releases on noise.
+  int min_labels = 30;
   double max_accuracy_drop = 0.05;
   double min_agreement = 0;  // shadow: mean agreement with production to pass (0 = not used)
 };

@@ -118,8 +118,9 @@ class RolloutTest : public ::testing::Test {
 };
 
 TEST_F(RolloutTest, AGoodCandidateGoesThroughItsStagesAndPasses) {
-  // mAP50 on 60 labelled images against 540 varies by more than the default.
-  policy_.max_accuracy_drop = 0.2;
+  // The default allowance (0.05): mAP50 on 60 labelled photos against 540
+  // differs by more than that between two draws of the same model; the
+  // check judges the drop's interval, not the point.
   Rollout r = Start(2);
   EXPECT_EQ(r.state, kRolloutActive);
   EXPECT_EQ(r.baseline_version, 1);
