@@ -80,11 +80,42 @@ struct TrainOptions {
   // AVX512-BF16, else fp32. Runs record the resolved value.
   std::string precision = "auto";
   // Start from these weights (a weights file or a checkpoint): fine-tuning
-  // and warm starts. Layers whose shapes differ (another class count) start
-  // fresh.
+  // and warm starts. Layers whose shapes differ start fresh; when the init
+  // model's classes differ from the data's, the class outputs follow
+  // PlanClassTransfer (a class keeps its init class's output, others start
+  // fresh).
   std::filesystem::path init_weights;
+  // New class -> the init model's class it starts from, where the names
+  // differ ({"scratch": "cizik"}); other classes match by name. Needs
+  // init_weights.
+  std::map<std::string, std::string> init_class_map;
   AugmentOptions augment;
 };
+
+// Which of the init model's classes each class of a new model starts from.
+struct ClassTransferPlan {
+  std::vector<std::string> init_classes;  // the init model's classes
+  std::vector<std::string> classes;       // the new model's (the data's)
+  // Per new class: the index of the init class whose output it keeps, or -1
+  // (fresh initialisation).
+  std::vector<int> source;
+  int Kept() const;
+  // Same classes in the same order: a plain load, nothing to map.
+  bool Identity() const;
+};
+
+// The plan for starting a model with `classes` from `init_weights` (a
+// weights file or checkpoint): each class takes the init class `class_map`
+// names for it, else the init class of the same name, else starts fresh.
+// InvalidInput when `class_map` names a class that is not in `classes` or
+// an init class that is not in the init model (the message lists both class
+// sets); NotFound or Corruption for an unreadable file.
+Result<ClassTransferPlan> PlanClassTransfer(const std::filesystem::path& init_weights,
+                                            const std::vector<std::string>& classes,
+                                            const std::map<std::string, std::string>& class_map);
+// One line for the run's log: "2 of 8 classes kept from INIT (scratch<-cizik,
+// dent<-gocuk); 6 fresh".
+std::string DescribeClassTransfer(const ClassTransferPlan& plan, const std::string& init);
 
 // `precision` ("auto", "fp32" or "bf16") made concrete for `device`, for
 // training and inference: bf16 is for the CPU, and auto picks it where the
@@ -112,6 +143,9 @@ struct TrainCallbacks {
   std::function<void(const TrainProgress&)> on_step;  // every step
   std::function<void(const EpochSummary&)> on_epoch;  // after each epoch
   const std::atomic<bool>* stop = nullptr;            // set to stop cleanly
+  // A line worth showing before training starts (the train job's: how the
+  // init model's classes map); TrainDetector does not call it.
+  std::function<void(const std::string&)> on_note;
 };
 
 struct TrainData {

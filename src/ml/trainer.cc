@@ -11,6 +11,7 @@
 
 #include "eval/eval.h"
 #include "ml/bf16.h"
+#include "ml/class_transfer.h"
 #include "ml/device.h"
 #include "ml/inference.h"
 #include "ml/loader.h"
@@ -255,7 +256,9 @@ Status Trainer::Init() {
   ToLayout(net_, LayoutFor(device_));
   ToLayout(ema_, LayoutFor(device_));
   if (!o_.init_weights.empty()) {
-    ASSIGN_OR_RETURN(auto counts, LoadWeightsInto(o_.init_weights, net_));
+    ASSIGN_OR_RETURN(ClassTransferPlan plan,
+                     PlanClassTransfer(o_.init_weights, data_.classes, o_.init_class_map));
+    ASSIGN_OR_RETURN(auto counts, LoadWeightsForClasses(o_.init_weights, net_, plan));
     (void)counts;
   }
   {
@@ -521,6 +524,9 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
   if (options.batch < 1) return Status::InvalidInput("--batch must be at least 1");
   if (options.epochs < 0 || (options.epochs == 0 && options.max_minutes <= 0)) {
     return Status::InvalidInput("--epochs must be at least 1 (0, as many as fit, needs --minutes)");
+  }
+  if (!options.init_class_map.empty() && options.init_weights.empty()) {
+    return Status::InvalidInput("an init class map needs init weights (--init)");
   }
   ASSIGN_OR_RETURN(torch::Device device, ml::ParseDevice(options.device));
   TrainOptions o = options;
