@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/core.h"
+#include "data/class_map.h"
 #include "data/synth.h"
 #include "data/validate.h"
 #include "store/store.h"
@@ -54,9 +55,10 @@ struct VersionInfo {
   int64_t id = 0;
   std::string dataset;
   int version = 0;
-  std::string manifest_sha;  // the version's content id
-  int parent_version = 0;    // 0: none
-  std::string source;        // the folder it was imported from
+  std::string manifest_sha;    // the version's content id
+  int parent_version = 0;      // 0: none
+  std::string parent_dataset;  // the parent's dataset (another one for a derived version)
+  std::string source;          // the folder it was imported from (derived: the parent)
   std::string format;
   std::string created_at;
   std::string validation_status;  // unvalidated | passed | warnings | failed
@@ -64,6 +66,10 @@ struct VersionInfo {
   std::vector<SourceIssue> issues;  // problems found while importing
   std::string Ref() const { return dataset + "@" + std::to_string(version); }
   std::string ShortId() const { return manifest_sha.substr(0, 12); }
+  // "cars@2"; empty without a parent.
+  std::string ParentRef() const {
+    return parent_version > 0 ? parent_dataset + "@" + std::to_string(parent_version) : "";
+  }
 };
 
 struct SplitRatios {
@@ -83,6 +89,10 @@ struct ImportOptions {
   // replaces; classes are matched by name, new names are added at the end;
   // a YOLO batch without data.yaml uses the dataset's class ids).
   bool append = false;
+  // Renames, merges and drops of the source's classes (see data/class_map.h),
+  // applied before anything else; a class it names that the source lacks is
+  // refused.
+  ClassMap class_map;
 };
 
 struct ImportResult {

@@ -352,6 +352,11 @@ Result<ImportResult> ImportDataset(Workspace& ws, const ImportOptions& options) 
     return Status::InvalidInput(source.string() + ": none of the " +
                                 std::to_string(set.images.size()) + " images could be read");
   }
+  if (!options.class_map.empty()) {
+    ASSIGN_OR_RETURN(ClassMapCounts mapped,
+                     ApplyClassMap(options.class_map, source.string(), manifest, &origins));
+    (void)mapped;
+  }
   if (options.append) {
     ASSIGN_OR_RETURN(manifest, AppendToLatest(ws, options.name, manifest, origins));
   }

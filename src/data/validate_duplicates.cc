@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <unordered_map>
 
 #include "data/validate.h"
@@ -100,6 +101,77 @@ HashGroups GroupNearHashes(const std::vector<size_t>& images, const std::vector<
   return g;
 }
 
+NearIndex::NearIndex(const Context& ctx, int max_distance) {
+  const auto& images = ctx.manifest.images;
+  std::vector<uint64_t> hashes(images.size(), 0);
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (!(*ctx.profiles)[i].decodes) continue;
+    decoded.push_back(i);
+    hashes[i] = (*ctx.profiles)[i].dhash;
+  }
+  groups = GroupNearHashes(decoded, hashes, max_distance);
+  group_of.assign(images.size(), 0);
+  for (size_t k = 0; k < groups.hash.size(); ++k) {
+    for (size_t i : groups.members[k]) group_of[i] = k;
+  }
+  adjacent.resize(groups.hash.size());
+  for (size_t k = 0; k < groups.hash.size(); ++k) adjacent[k].push_back({k, 0});
+  for (const auto& p : groups.pairs) {
+    adjacent[p.a].push_back({p.b, p.distance});
+    adjacent[p.b].push_back({p.a, p.distance});
+  }
+}
+
+void NearIndex::ForEachMatch(const Context& ctx, size_t i, double min_correlation,
+                             const std::function<bool(size_t)>& skip,
+                             const std::function<void(size_t, int, double)>& fn) const {
+  for (auto [group, d] : adjacent[group_of[i]]) {
+    const auto& members = groups.members[group];
+    for (size_t m = 0; m < members.size() && m < kMaxExamined; ++m) {
+      size_t j = members[m];
+      if (j == i || skip(j)) continue;
+      Match match = Confirm(ctx, i, j, min_correlation);
+      if (match.confirmed) fn(j, d, match.correlation);
+    }
+  }
+}
+
+std::vector<size_t> DuplicateComponents(const Manifest& manifest,
+                                        const std::vector<ImageProfile>& profiles, int max_hamming,
+                                        double min_correlation) {
+  const auto& images = manifest.images;
+  std::vector<size_t> parent(images.size());
+  for (size_t i = 0; i < parent.size(); ++i) parent[i] = i;
+  auto find = [&](size_t i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  auto unite = [&](size_t a, size_t b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent[std::max(a, b)] = std::min(a, b);  // the root is the first member
+  };
+  std::unordered_map<std::string, size_t> first;
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].blob.empty()) continue;
+    auto [it, added] = first.try_emplace(images[i].blob, i);
+    if (!added) unite(it->second, i);
+  }
+  if (profiles.size() == images.size()) {
+    static const std::vector<SourceIssue> kNoIssues;
+    Context ctx{manifest, kNoIssues, &profiles, "", nullptr};
+    NearIndex index(ctx, max_hamming);
+    for (size_t i : index.decoded) {
+      index.ForEachMatch(
+          ctx, i, min_correlation, [](size_t) { return false; },
+          [&](size_t j, int, double) { unite(i, j); });
+    }
+  }
+  std::vector<size_t> out(images.size());
+  for (size_t i = 0; i < images.size(); ++i) out[i] = find(i);
+  return out;
+}
+
 void CheckNoExactDuplicates(const ExpectationSpec&, const Context& ctx, ExpectationResult& r) {
   std::unordered_map<std::string, size_t> first;
   std::unordered_map<std::string, size_t> copies;
@@ -141,50 +213,26 @@ void CheckNoSplitLeakage(const ExpectationSpec& spec, const Context& ctx, Expect
     }
   }
   if (ctx.profiles) {
-    int max_d = static_cast<int>(spec.params.at("max_hamming"));
-    std::vector<size_t> decoded;
-    std::vector<uint64_t> hashes(images.size(), 0);
-    for (size_t i = 0; i < images.size(); ++i) {
-      if (!(*ctx.profiles)[i].decodes) continue;
-      decoded.push_back(i);
-      hashes[i] = (*ctx.profiles)[i].dhash;
-    }
-    HashGroups g = GroupNearHashes(decoded, hashes, max_d);
+    NearIndex index(ctx, static_cast<int>(spec.params.at("max_hamming")));
     double min_corr = spec.params.at("min_correlation");
-    std::vector<size_t> group_of(images.size(), 0);
-    for (size_t k = 0; k < g.hash.size(); ++k) {
-      for (size_t i : g.members[k]) group_of[i] = k;
-    }
-    std::vector<std::vector<std::pair<size_t, int>>> adjacent(g.hash.size());
-    for (size_t k = 0; k < g.hash.size(); ++k) adjacent[k].push_back({k, 0});
-    for (const auto& p : g.pairs) {
-      adjacent[p.a].push_back({p.b, p.distance});
-      adjacent[p.b].push_back({p.a, p.distance});
-    }
-    for (size_t i : decoded) {
+    for (size_t i : index.decoded) {
       if (flagged[i]) continue;
       long best = -1;
       int best_d = 65;
       double best_c = 0;
-      for (auto [group, d] : adjacent[group_of[i]]) {
-        if (d > best_d) continue;
-        const auto& members = g.members[group];
-        for (size_t m = 0; m < members.size() && m < kMaxExamined; ++m) {
-          size_t j = members[m];
-          if (images[j].split == images[i].split) continue;
-          Match match = Confirm(ctx, i, j, min_corr);
-          if (!match.confirmed) continue;
-          // Closest dhash first; then the higher correlation, then the
-          // first image in manifest order.
-          bool better = d < best_d || (d == best_d && !std::isnan(match.correlation) &&
-                                       (std::isnan(best_c) || match.correlation > best_c));
-          if (best < 0 || better) {
-            best = static_cast<long>(j);
-            best_d = d;
-            best_c = match.correlation;
-          }
-        }
-      }
+      index.ForEachMatch(
+          ctx, i, min_corr, [&](size_t j) { return images[j].split == images[i].split; },
+          [&](size_t j, int d, double correlation) {
+            // Closest dhash first; then the higher correlation, then the
+            // first image in manifest order.
+            bool better = d < best_d || (d == best_d && !std::isnan(correlation) &&
+                                         (std::isnan(best_c) || correlation > best_c));
+            if (best < 0 || better) {
+              best = static_cast<long>(j);
+              best_d = d;
+              best_c = correlation;
+            }
+          });
       if (best < 0) continue;
       found.push_back(
           {i,

@@ -3,6 +3,7 @@
 // data module's interface.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,34 @@ struct HashGroups {
 };
 HashGroups GroupNearHashes(const std::vector<size_t>& images, const std::vector<uint64_t>& hashes,
                            int max_distance);
+
+// The decoded images of `ctx` indexed by dhash (profiles must be set), for
+// finding each image's confirmed near-duplicates: dhash within
+// `max_distance` and thumbnails that agree (see no_split_leakage).
+struct NearIndex {
+  NearIndex(const Context& ctx, int max_distance);
+  // Calls fn(j, distance, correlation) for each image j != i whose dhash is
+  // within the distance of i's and whose thumbnail correlation with i's is
+  // at least `min_correlation` (NaN: not measured, the dhash decides),
+  // examining at most 256 members per hash; `skip(j)` images are not
+  // examined.
+  void ForEachMatch(const Context& ctx, size_t i, double min_correlation,
+                    const std::function<bool(size_t)>& skip,
+                    const std::function<void(size_t, int, double)>& fn) const;
+
+  std::vector<size_t> decoded;  // image indices, ascending
+  HashGroups groups;
+  std::vector<size_t> group_of;                               // per image
+  std::vector<std::vector<std::pair<size_t, int>>> adjacent;  // per group: itself first
+};
+
+// Groups of copies: images linked by the same blob or by a confirmed
+// near-duplicate match (NearIndex) are one group, transitively. Returns per
+// image the index of its group's first image. Without one profile per
+// image, only blobs link.
+std::vector<size_t> DuplicateComponents(const Manifest& manifest,
+                                        const std::vector<ImageProfile>& profiles, int max_hamming,
+                                        double min_correlation);
 
 // Compact number for summaries: 3, 0.25, 166.7.
 std::string Num(double v);

@@ -11,8 +11,9 @@ namespace {
 
 constexpr const char* kVersionColumns =
     "SELECT v.id, d.name, v.version, v.manifest_sha, COALESCE(p.version, 0), v.source, v.format, "
-    "v.created_at, v.validation_status, v.stats_json, v.issues_json FROM dataset_versions v "
-    "JOIN datasets d ON d.id = v.dataset_id LEFT JOIN dataset_versions p ON p.id = v.parent_id ";
+    "v.created_at, v.validation_status, v.stats_json, v.issues_json, COALESCE(pd.name, '') FROM "
+    "dataset_versions v JOIN datasets d ON d.id = v.dataset_id LEFT JOIN dataset_versions p ON "
+    "p.id = v.parent_id LEFT JOIN datasets pd ON pd.id = p.dataset_id ";
 
 VersionInfo RowToVersion(const SqlRow& r) {
   VersionInfo v;
@@ -29,6 +30,7 @@ VersionInfo RowToVersion(const SqlRow& r) {
   if (stats.ok()) v.stats = StatsFromJson(*stats);
   auto issues = ParseJson(r.Text(10), "issues");
   if (issues.ok()) v.issues = IssuesFromJson(*issues);
+  v.parent_dataset = r.Text(11);
   return v;
 }
 
@@ -86,12 +88,16 @@ Result<bool> RecordVersion(Workspace& ws, const NewVersion& v, VersionInfo& out)
     return false;
   }
   int64_t version = latest.empty() ? 1 : latest[0].Int(1) + 1;
-  SqlValue parent = latest.empty() ? SqlValue(nullptr) : SqlValue(latest[0].Int(0));
+  SqlValue parent = v.parent_id > 0  ? SqlValue(v.parent_id)
+                    : latest.empty() ? SqlValue(nullptr)
+                                     : SqlValue(latest[0].Int(0));
   RETURN_IF_ERROR(ws.db().Exec(
       "INSERT INTO dataset_versions (dataset_id, version, manifest_sha, parent_id, source, format, "
-      "created_at, stats_json, issues_json, origins_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "created_at, stats_json, issues_json, origins_json, derivation_json) VALUES (?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?)",
       {dataset_id, version, sha, parent, v.source, v.format, now,
-       StatsToJson(ComputeStats(*v.manifest)).dump(), IssuesToJson(*v.issues).dump(), origins}));
+       StatsToJson(ComputeStats(*v.manifest)).dump(), IssuesToJson(*v.issues).dump(), origins,
+       v.derivation}));
   ASSIGN_OR_RETURN(out, ResolveVersion(ws, {v.dataset, static_cast<int>(version)}));
   return true;
 }

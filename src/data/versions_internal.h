@@ -13,6 +13,8 @@ struct NewVersion {
   const Manifest* manifest = nullptr;  // canonical
   const std::vector<SourceIssue>* issues = nullptr;
   const BoxOrigins* origins = nullptr;  // optional; by manifest image index
+  int64_t parent_id = 0;                // the parent's row id; 0: the dataset's latest version
+  std::string derivation;               // derive's record (JSON text); empty when imported
 };
 
 // Inside a transaction: stores the manifest blob, creates the dataset when

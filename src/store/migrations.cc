@@ -362,6 +362,12 @@ CREATE TABLE shadow_predictions (
 );
 CREATE INDEX shadow_predictions_rollout ON shadow_predictions(rollout, at_ms);
 )sql",
+    // 9: a derived dataset version (src/data/derive.h) records its
+    // operations, their parameters and what each changed; its parent may
+    // be a version of another dataset. Empty for imported versions.
+    R"sql(
+ALTER TABLE dataset_versions ADD COLUMN derivation_json TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 }  // namespace
