@@ -1,4 +1,4 @@
-// detops data import | ls | show | diff | validate | report | export
+// detops data import | ls | show | diff | validate | report | export | derive
 
 #include <iostream>
 #include <sstream>
@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "data/data.h"
+#include "data/derive.h"
 
 namespace detops::cli {
 namespace {
@@ -25,14 +26,29 @@ Json VersionToJson(const VersionInfo& v) {
           {"dataset", v.dataset},
           {"version", v.version},
           {"id", v.manifest_sha},
-          {"parent", v.parent_version > 0 ? Json(v.dataset + "@" + std::to_string(v.parent_version))
-                                          : Json(nullptr)},
+          {"parent", v.parent_version > 0 ? Json(v.ParentRef()) : Json(nullptr)},
           {"source", v.source},
           {"format", v.format},
           {"created_at", v.created_at},
           {"validation", v.validation_status},
           {"stats", StatsToJson(v.stats)},
           {"import_issues", IssuesToJson(v.issues)}};
+}
+
+// "  derived     fix-leakage (groups 3, moved 4); ...\n"; empty when not derived.
+std::string DerivationText(const std::vector<DeriveStep>& steps) {
+  if (steps.empty()) return "";
+  std::string out = "  derived     ";
+  for (size_t i = 0; i < steps.size(); ++i) {
+    out += (i ? "; " : "") + steps[i].op + " " + steps[i].params.dump() + " (";
+    bool first = true;
+    for (const auto& [k, n] : steps[i].counts) {
+      out += (first ? "" : ", ") + k + " " + std::to_string(n);
+      first = false;
+    }
+    out += ")";
+  }
+  return out + "\n";
 }
 
 // Resolves "name[@v]" in an open workspace.
@@ -57,7 +73,7 @@ Result<SplitRatios> ParseRatios(const std::string& text) {
 }
 
 struct ImportArgs {
-  std::string name, path, format = "auto", split = "0.8,0.1,0.1";
+  std::string name, path, format = "auto", split = "0.8,0.1,0.1", class_map, drop_classes;
   int threads = 2;
   bool json = false;
 };
@@ -73,6 +89,9 @@ int RunImport(Globals& g, const ImportArgs& a) {
   o.format = a.format;
   o.ratios = *ratios;
   o.threads = a.threads;
+  auto class_map = ParseClassMap(a.class_map, a.drop_classes);
+  if (!class_map.ok()) return Fail(class_map.status());
+  o.class_map = *class_map;
   Progress progress("hashing");
   o.progress = [&](size_t d, size_t t) { progress.Update(d, t); };
   auto r = ImportDataset(**ws, o);
@@ -95,7 +114,7 @@ int RunImport(Globals& g, const ImportArgs& a) {
   std::cout << "  " << v.stats.total.images << " images (" << r->images_hashed << " read, rest "
             << "from cache), " << v.stats.total.boxes << " boxes, " << v.stats.classes.size()
             << " classes";
-  if (v.parent_version > 0) std::cout << ", parent " << v.dataset << "@" << v.parent_version;
+  if (v.parent_version > 0) std::cout << ", parent " << v.ParentRef();
   std::cout << "\n";
   if (!v.issues.empty()) {
     std::cout << "  " << v.issues.size() << " problem(s) found while reading, e.g. "
@@ -137,17 +156,20 @@ int RunShow(Globals& g, const std::string& ref, bool json) {
   if (!ws.ok()) return Fail(ws.status());
   auto v = Resolve(**ws, ref);
   if (!v.ok()) return Fail(v.status());
+  auto derivation = LoadDerivation(**ws, *v);
+  if (!derivation.ok()) return Fail(derivation.status());
   if (json) {
-    PrintJson(VersionToJson(*v));
+    Json j = VersionToJson(*v);
+    j["derivation"] = StepsToJson(*derivation);
+    PrintJson(j);
     return kExitOk;
   }
   const DatasetStats& s = v->stats;
   std::cout << v->Ref() << "  id " << v->manifest_sha << "\n"
             << "  source      " << v->source << " (" << v->format << ")\n"
             << "  created     " << v->created_at << "\n"
-            << "  parent      "
-            << (v->parent_version ? v->dataset + "@" + std::to_string(v->parent_version) : "-")
-            << "\n  validation  " << v->validation_status << "\n"
+            << "  parent      " << (v->parent_version ? v->ParentRef() : "-") << "\n"
+            << DerivationText(*derivation) << "  validation  " << v->validation_status << "\n"
             << "  classes     " << s.classes.size() << ": " << ClassList(s, s.total) << "\n\n";
   Table t({"SPLIT", "IMAGES", "BOXES", "LABELLED", "NO DAMAGE", "BOXES PER CLASS"});
   for (const char* split : {"train", "val", "test"}) {
@@ -271,6 +293,8 @@ int RunValidate(Globals& g, const ValidateArgs& a) {
               << (report->trainable() ? "trainable" : "NOT trainable") << ": "
               << report->failed_errors() << " error(s), " << report->failed_warnings()
               << " warning(s)\n";
+    std::string fix = DeriveFixCommand(*report, v->Ref());
+    if (!fix.empty()) std::cout << "fix: " << fix << "\n";
   }
   return report->trainable() ? kExitOk : kExitValidation;
 }
@@ -286,6 +310,8 @@ int RunReport(Globals& g, const std::string& ref, bool json, size_t max_findings
     PrintJson(ReportToJson(*report));
   } else {
     std::cout << ReportToTable(*report, max_findings);
+    std::string fix = DeriveFixCommand(*report, v->Ref());
+    if (!fix.empty()) std::cout << "fix: " << fix << "\n";
   }
   return kExitOk;
 }
@@ -299,6 +325,73 @@ int RunExport(Globals& g, const std::string& ref, const std::string& out, const 
   if (!s.ok()) return Fail(s);
   std::cout << "exported " << v->Ref() << " (" << v->stats.total.images << " images) to " << out
             << " as " << fmt << "\n";
+  return kExitOk;
+}
+
+struct DeriveArgs {
+  std::string ref, name;
+  uint64_t seed = 0;
+  int threads = 2;
+  bool json = false;
+};
+
+// The operations, in the order given: "--flag value", "--flag=value", or
+// "--fix-leakage" alone.
+Result<std::vector<DeriveOp>> ParseOps(const std::vector<std::string>& args) {
+  std::vector<DeriveOp> ops;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) {
+      return Status::InvalidInput("unexpected argument '" + a + "' (operations start with --)");
+    }
+    std::string flag = a.substr(2), value;
+    size_t eq = flag.find('=');
+    if (eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    } else if (flag != "fix-leakage") {
+      if (i + 1 >= args.size()) return Status::InvalidInput(a + " needs a value");
+      value = args[++i];
+    }
+    ASSIGN_OR_RETURN(DeriveOp op, ParseDeriveOp(flag, value));
+    ops.push_back(std::move(op));
+  }
+  return ops;
+}
+
+int RunDerive(Globals& g, const DeriveArgs& a, const std::vector<std::string>& rest) {
+  auto ops = ParseOps(rest);
+  if (!ops.ok()) return Fail(ops.status());
+  auto ws = OpenWorkspace(g);
+  if (!ws.ok()) return Fail(ws.status());
+  DeriveOptions o;
+  o.from = a.ref;
+  o.name = a.name;
+  o.ops = *ops;
+  o.seed = a.seed;
+  o.threads = a.threads;
+  Progress progress("profiling");
+  o.progress = [&](size_t d, size_t t) { progress.Update(d, t); };
+  auto r = DeriveDataset(**ws, o);
+  progress.Finish();
+  if (!r.ok()) return Fail(r.status());
+  const VersionInfo& v = r->version;
+  if (a.json) {
+    PrintJson({{"created", r->created},
+               {"version", VersionToJson(v)},
+               {"derivation", StepsToJson(r->steps)}});
+    return kExitOk;
+  }
+  if (r->created) {
+    std::cout << "derived " << v.Ref() << "  id " << v.ShortId() << "  from " << v.ParentRef()
+              << ": " << v.stats.total.images << " images, " << v.stats.total.boxes << " boxes, "
+              << v.stats.classes.size() << " classes\n";
+  } else {
+    std::cout << "unchanged: " << v.Ref() << " already holds this content (id " << v.ShortId()
+              << "); no new version\n";
+  }
+  std::cout << DerivationText(r->steps);
+  if (r->created) std::cout << "  next: detops data validate " << v.Ref() << "\n";
   return kExitOk;
 }
 
@@ -324,6 +417,10 @@ void AddDataCommands(CLI::App& app, Globals& g) {
   imp->add_option("--threads", ia->threads, "hashing threads")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  imp->add_option("--class-map", ia->class_map,
+                  "rename or merge classes as they come in: \"cizik=scratch,gocuk=dent,a=x,b=x\"");
+  imp->add_option("--drop-classes", ia->drop_classes,
+                  "drop the boxes of these classes as they come in: \"c1,c2\"");
   imp->add_flag("--json", ia->json, "print the result as JSON");
   imp->callback([&g, ia] { g.exit_code = RunImport(g, *ia); });
 
@@ -385,6 +482,23 @@ void AddDataCommands(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"yolo", "coco"}))
       ->capture_default_str();
   exp->callback([&g, er, eo, ef] { g.exit_code = RunExport(g, *er, *eo, *ef); });
+
+  auto* der = data->add_subcommand(
+      "derive",
+      "Make a new version from NAME@V with operations applied in the order given, recording the "
+      "parent and the operations (see docs/validation.md): --fix-leakage[=drop], --resplit "
+      "train=0.8,val=0.1,test=0.1, --map-classes \"a=x,b=x\", --drop-classes \"c1,c2\", "
+      "--drop-finding CHECK, --sample N|FRACTION, --merge OTHER@V");
+  auto dv = std::make_shared<DeriveArgs>();
+  der->add_option("ref", dv->ref, "NAME or NAME@VERSION to derive from")->required();
+  der->add_option("--name", dv->name, "dataset of the new version (default: the source's)");
+  der->add_option("--seed", dv->seed, "seed of --resplit and --sample")->capture_default_str();
+  der->add_option("--threads", dv->threads, "decoding threads for images not yet profiled")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  der->add_flag("--json", dv->json, "print the result as JSON");
+  der->allow_extras();
+  der->callback([&g, dv, der] { g.exit_code = RunDerive(g, *dv, der->remaining()); });
 }
 
 }  // namespace detops::cli

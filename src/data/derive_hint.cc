@@ -1,6 +1,8 @@
 // DeriveFixCommand: the one place that says which failed checks `derive`
 // fixes, and how.
 
+#include <algorithm>
+
 #include "data/derive.h"
 
 namespace detops {
@@ -17,6 +19,14 @@ std::string DeriveFixCommand(const ValidationReport& report, const std::string& 
     if (r.passed || r.skipped || r.severity != Severity::kError) continue;
     if (r.type == "no_split_leakage") {
       ops += " --fix-leakage";
+      continue;
+    }
+    // Unlabelled images can be dropped; labels without an image cannot.
+    if (r.type == "labels_match_images" && !r.findings.empty() &&
+        std::all_of(r.findings.begin(), r.findings.end(), [](const Finding& f) {
+          return f.message.rfind("image without label", 0) == 0;
+        })) {
+      ops += " --drop-finding " + r.type;
       continue;
     }
     for (const char* type : kDroppable) {

@@ -335,3 +335,27 @@ TEST_F(Derive, ImportAppliesAClassMap) {
 
 }  // namespace
 }  // namespace detops
+
+namespace detops {
+namespace {
+
+TEST(DeriveFixCommand, NamesOnlyWhatDeriveCanDrop) {
+  ExpectationResult unlabelled{"labels_match_images",
+                               Severity::kError,
+                               false,
+                               false,
+                               "",
+                               1,
+                               {{"train/a.jpg", 0, "image without label"}}};
+  ExpectationResult orphan = unlabelled;
+  orphan.findings.push_back({"labels/train/b.txt", 0, "label without image: b.txt"});
+  ExpectationResult parse{
+      "labels_parse", Severity::kError, false, false, "", 1, {{"labels/train/c.txt", 2, "bad"}}};
+  ExpectationResult warn{"no_split_leakage", Severity::kWarning, false, false, "", 1, {}};
+  EXPECT_EQ(DeriveFixCommand({"default", {unlabelled}}, "cars@3"),
+            "detops data derive cars@3 --drop-finding labels_match_images");
+  EXPECT_EQ(DeriveFixCommand({"default", {orphan, parse, warn}}, "cars@3"), "");
+}
+
+}  // namespace
+}  // namespace detops
