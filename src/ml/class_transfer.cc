@@ -51,8 +51,7 @@ Result<ClassTransferPlan> PlanClassTransfer(const std::filesystem::path& init_we
     }
     if (IndexOf(init.classes, from) < 0) {
       return Status::InvalidInput("init class map: '" + from + "' (for '" + to +
-                                  "') is not a class of the init model " + init_weights.string() +
-                                  sets());
+                                  "') is not a class of the init model" + sets());
     }
   }
   for (const std::string& c : classes) {

@@ -20,15 +20,24 @@ using testing::TempDir;
 
 // Saves an n network for `classes` whose every weight is random (so that
 // nothing in it equals a fresh network's) and returns it.
+NetConfig Net(const std::vector<std::string>& classes) {
+  NetConfig c;
+  c.num_classes = static_cast<int>(classes.size());
+  return c;
+}
+
 DetectorNet SaveRandomModel(const fs::path& path, const std::vector<std::string>& classes) {
   torch::manual_seed(1);
-  DetectorNet net(NetConfig{"n", static_cast<int>(classes.size())});
+  DetectorNet net(Net(classes));
   torch::NoGradGuard no_grad;
   for (auto& p : net->parameters()) p.normal_();
   for (auto& b : net->buffers()) {
     if (b.is_floating_point()) b.uniform_(0.5, 1.5);
   }
-  EXPECT_TRUE(SaveWeights(path, {"n", 64, classes}, net).ok());
+  ModelConfig config;
+  config.imgsz = 64;
+  config.classes = classes;
+  EXPECT_TRUE(SaveWeights(path, config, net).ok());
   return net;
 }
 
@@ -40,7 +49,7 @@ struct Fresh {
 // A fresh network for `classes` and a copy of its class outputs.
 Fresh FreshModel(const std::vector<std::string>& classes) {
   torch::manual_seed(2);
-  Fresh f{DetectorNet(NetConfig{"n", static_cast<int>(classes.size())}), {}};
+  Fresh f{DetectorNet(Net(classes)), {}};
   for (const auto& p : f.net->cls_out->parameters()) f.cls_out.push_back(p.clone());
   return f;
 }

@@ -33,7 +33,11 @@ struct TrainJobOptions {
   bool force = false;  // train even when validation failed (tagged on the run)
   std::string name;    // run name; default "train-<n>"
   // Start from an earlier model: a run (id, prefix or name) or a weights
-  // file. Fine-tuning on new data, warm starts when retraining.
+  // file. Fine-tuning on new data, warm starts when retraining. When its
+  // classes differ from the data's, each class keeps the output of the init
+  // class of its name (or the one train.init_class_map names) and the others
+  // start fresh; the run records the mapping (param init.classes, artifact
+  // init_classes.json) and ui.on_note hears it.
   std::string init_from;
   std::map<std::string, std::string> tags;
   BuildInfo build;

@@ -50,6 +50,38 @@ Status Gate(Workspace& ws, VersionInfo& version, bool force) {
                               version.Ref() + "`); pass --force to train anyway:" + failed);
 }
 
+// Records with the run how the classes of the init weights become
+// `classes` (the param init.classes, one line, and the artifact
+// init_classes.json: which classes kept which init class's output and which
+// started fresh), and tells `ui` when they differ. Errors when the class map
+// names an unknown class or the weights are unreadable.
+Status RecordClassTransfer(Tracker& tracker, const std::string& run, const TrainOptions& options,
+                           const std::vector<std::string>& classes, const std::string& init,
+                           const TrainCallbacks& ui) {
+  auto planned = PlanClassTransfer(options.init_weights, classes, options.init_class_map);
+  if (!planned.ok()) {
+    return Status(planned.status().code(), "--init " + init + ": " + planned.status().message());
+  }
+  const ClassTransferPlan& plan = *planned;
+  const std::string line = DescribeClassTransfer(plan, init);
+  if (!plan.Identity() && ui.on_note) ui.on_note("init: " + line);
+  Json kept = Json::object(), fresh = Json::array();
+  for (size_t i = 0; i < plan.classes.size(); ++i) {
+    if (plan.source[i] >= 0) {
+      kept[plan.classes[i]] = plan.init_classes[plan.source[i]];
+    } else {
+      fresh.push_back(plan.classes[i]);
+    }
+  }
+  Json j = {{"init", init},
+            {"init_classes", plan.init_classes},
+            {"classes", plan.classes},
+            {"kept", kept},
+            {"fresh", fresh}};
+  RETURN_IF_ERROR(tracker.LogParams(run, {{"init.classes", line}}));
+  return tracker.LogArtifactBytes(run, "init_classes.json", j.dump(2));
+}
+
 struct Prepared {
   VersionInfo version;
   Manifest manifest;
@@ -155,14 +187,22 @@ Result<TrainJobResult> RunTrainJob(Workspace& ws, const TrainJobOptions& o,
     if (parent.ok()) nr.parent_run = parent->id;
     nr.tags["init_from"] = o.init_from;
   }
+  if (!options.init_class_map.empty() && options.init_weights.empty()) {
+    return Status::InvalidInput("an init class map needs init weights (--init)");
+  }
   ASSIGN_OR_RETURN(options.precision, ResolvePrecision(options.precision, options.device));
   nr.params = TrainOptionsToParams(options);
   nr.params["options_json"] = TrainOptionsToJson(options).dump();
   nr.env = CaptureEnvironment(o.build.git_commit, o.build.version, options.device, TorchVersion(),
                               options.threads);
   ASSIGN_OR_RETURN(RunInfo run, tracker->CreateRun(nr));
-  return SettleRun<TrainJobResult>(*tracker, run.id,
-                                   [&] { return Execute(ws, *tracker, run, p, options, ui); });
+  return SettleRun<TrainJobResult>(*tracker, run.id, [&]() -> Result<TrainJobResult> {
+    if (!options.init_weights.empty()) {
+      const std::string init = o.init_from.empty() ? options.init_weights.string() : o.init_from;
+      RETURN_IF_ERROR(RecordClassTransfer(*tracker, run.id, options, p.data.classes, init, ui));
+    }
+    return Execute(ws, *tracker, run, p, options, ui);
+  });
 }
 
 Result<TrainJobResult> ResumeTrainJob(Workspace& ws, const std::string& ref, const BuildInfo& build,

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/pipeline.h"
+#include "pipeline/train_options.h"
 #include "testing/testutil.h"
 
 namespace detops {
@@ -140,6 +141,58 @@ TEST_F(TrainJobTest, AnEvalRunThatCannotRecordItsReportFails) {
   ASSERT_TRUE(evals.ok()) << evals.status().ToString();
   ASSERT_EQ(evals->size(), 1u);
   ExpectFailedWith(evals->front().id, r.status(), "plots");
+}
+
+// A model of other classes starts the car classes: dent from pothole by the
+// map, scratch fresh; the run records it, and the recipe keeps the map.
+TEST_F(TrainJobTest, InitFromOtherClassesRecordsTheMapping) {
+  TrainJobOptions src = Tiny("road-model");
+  src.train.epochs = 1;
+  ASSERT_TRUE(RunTrainJob(*ws_, src, {}).ok());
+  SynthOptions synth;
+  synth.kind = SceneKind::kCar;
+  synth.n = 6;
+  synth.val_fraction = 0.34;
+  synth.test_fraction = 0;  // no evaluation after training
+  synth.width = 96;
+  synth.height = 72;
+  synth.threads = 1;
+  ASSERT_TRUE(WriteSynthDataset(synth, dir_ / "car").ok());
+  ImportOptions io;
+  io.name = "car";
+  io.source = dir_ / "car";
+  ASSERT_TRUE(ImportDataset(*ws_, io).ok());
+
+  TrainJobOptions o = Tiny("car-from-road");
+  o.dataset = "car";
+  o.train.epochs = 1;
+  o.init_from = "road-model";
+  o.train.init_class_map = {{"dent", "pothole"}};
+  std::vector<std::string> notes;
+  TrainCallbacks ui;
+  ui.on_note = [&](const std::string& line) { notes.push_back(line); };
+  auto r = RunTrainJob(*ws_, o, ui);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string line = "1 of 2 classes kept from road-model (dent<-pothole); 1 fresh";
+  EXPECT_EQ(notes, std::vector<std::string>{"init: " + line});
+  RunInfo run = Run("car-from-road");
+  EXPECT_EQ(run.params.at("init.classes"), line);
+  EXPECT_EQ(run.params.at("init_class_map.dent"), "pothole");
+  bool recorded = false;
+  for (const Artifact& a : run.artifacts) recorded |= a.name == "init_classes.json";
+  EXPECT_TRUE(recorded);
+  auto j = ParseJson(run.params.at("options_json"), "options");
+  ASSERT_TRUE(j.ok());
+  auto back = TrainOptionsFromJson(*j);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->init_class_map, o.train.init_class_map);
+
+  o.name = "bad-map";
+  o.train.init_class_map = {{"dent", "nope"}};
+  auto bad = RunTrainJob(*ws_, o, {});
+  ASSERT_FALSE(bad.ok());
+  ExpectFailedWith("bad-map", bad.status(), "'nope'");
+  EXPECT_NE(bad.status().message().find("{pothole}"), std::string::npos);
 }
 
 }  // namespace

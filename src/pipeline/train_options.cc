@@ -1,8 +1,9 @@
 #include "pipeline/train_options.h"
 
 namespace detops {
+namespace {
 
-Json TrainOptionsToJson(const TrainOptions& o) {
+Json RecipeJson(const TrainOptions& o) {
   const AugmentOptions& a = o.augment;
   return {{"variant", o.variant},
           {"epochs", o.epochs},
@@ -40,6 +41,15 @@ Json TrainOptionsToJson(const TrainOptions& o) {
             {"blur", a.blur}}}};
 }
 
+}  // namespace
+
+Json TrainOptionsToJson(const TrainOptions& o) {
+  Json j = RecipeJson(o);
+  // Only when set: runs without a map record what they always did.
+  if (!o.init_class_map.empty()) j["init_class_map"] = o.init_class_map;
+  return j;
+}
+
 Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
   try {
     TrainOptions o;
@@ -65,6 +75,8 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.device = j.at("device");
     o.precision = j.value("precision", std::string("fp32"));  // runs before bf16 trained in fp32
     o.init_weights = j.at("init_weights").get<std::string>();
+    o.init_class_map =
+        j.value("init_class_map", std::map<std::string, std::string>{});  // absent: none
     const Json& a = j.at("augment");
     o.augment.mosaic = a.at("mosaic");
     o.augment.flip = a.at("flip");
