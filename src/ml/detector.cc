@@ -125,7 +125,7 @@ Result<std::unique_ptr<Detector>> Detector::Load(const std::filesystem::path& we
   ASSIGN_OR_RETURN(std::string precision, ResolvePrecision(options.precision, options.device));
   ASSIGN_OR_RETURN(ModelConfig config, ml::ReadConfig(weights));
   try {
-    ml::DetectorNet net(ml::NetConfig{config.variant, static_cast<int>(config.classes.size())});
+    ml::DetectorNet net(ml::NetConfigFor(config));
     ASSIGN_OR_RETURN(auto counts, ml::LoadWeightsInto(weights, net));
     if (counts.second > 0) {
       return Status::Corruption(weights.string() + ": " + std::to_string(counts.second) +

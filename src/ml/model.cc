@@ -6,6 +6,7 @@
 
 #include "ml/bf16.h"
 #include "ml/bn_silu.h"
+#include "ml/pretrained.h"
 #include "ml/simd.h"
 
 namespace detops::ml {
@@ -21,7 +22,7 @@ struct Widths {
 // backbone and neck.
 Widths WidthsFor(const std::string& variant) {
   if (variant == "s") return {{32, 64, 96, 192, 320}, {1, 2, 2, 1}};
-  return {{16, 32, 48, 96, 160}, {1, 1, 1, 1}};  // "n"
+  return {{16, 32, 48, 96, 160}, {1, 1, 1, 1}};  // "n", and the neck of a pretrained backbone
 }
 
 constexpr int kStrides[3] = {8, 16, 32};
@@ -103,17 +104,30 @@ torch::Tensor SppfImpl::forward(torch::Tensor x) {
   return cv2(torch::cat({a, b, c, pool(c)}, 1));
 }
 
+NetConfig NetConfigFor(const ModelConfig& c) {
+  return {c.variant, static_cast<int>(c.classes.size()), c.backbone};
+}
+
 DetectorNetImpl::DetectorNetImpl(const NetConfig& cfg) : config(cfg) {
   Widths w = WidthsFor(cfg.variant);
   const int* c = w.c;
   const int* d = w.depth;
   using torch::nn::Sequential;
-  stem = register_module("stem", Sequential(ConvBn(3, c[0], 3, 2)));
-  s1 = register_module("s1", Sequential(ConvBn(c[0], c[1], 3, 2), Csp(c[1], c[1], d[0], true)));
-  s2 = register_module("s2", Sequential(ConvBn(c[1], c[2], 3, 2), Csp(c[2], c[2], d[1], true)));
-  s3 = register_module("s3", Sequential(ConvBn(c[2], c[3], 3, 2), Csp(c[3], c[3], d[2], true)));
-  s4 = register_module(
-      "s4", Sequential(ConvBn(c[3], c[4], 3, 2), Csp(c[4], c[4], d[3], true), Sppf(c[4])));
+  if (!cfg.backbone.is_null()) {
+    backbone = register_module("backbone", TfjsNet(cfg.backbone));
+    const std::vector<int64_t> in = backbone->OutputChannels();
+    if (in.size() != 3) throw std::invalid_argument("a backbone needs three outputs");
+    lat3 = register_module("lat3", ConvBn(static_cast<int>(in[0]), c[2], 1));
+    lat4 = register_module("lat4", ConvBn(static_cast<int>(in[1]), c[3], 1));
+    lat5 = register_module("lat5", ConvBn(static_cast<int>(in[2]), c[4], 1));
+  } else {
+    stem = register_module("stem", Sequential(ConvBn(3, c[0], 3, 2)));
+    s1 = register_module("s1", Sequential(ConvBn(c[0], c[1], 3, 2), Csp(c[1], c[1], d[0], true)));
+    s2 = register_module("s2", Sequential(ConvBn(c[1], c[2], 3, 2), Csp(c[2], c[2], d[1], true)));
+    s3 = register_module("s3", Sequential(ConvBn(c[2], c[3], 3, 2), Csp(c[3], c[3], d[2], true)));
+    s4 = register_module(
+        "s4", Sequential(ConvBn(c[3], c[4], 3, 2), Csp(c[4], c[4], d[3], true), Sppf(c[4])));
+  }
   top4 = register_module("top4", Csp(c[4] + c[3], c[3], d[0], false));
   top3 = register_module("top3", Csp(c[3] + c[2], c[2], d[0], false));
   red3 = register_module("red3", ConvBn(c[2], c[2], 3, 2));
@@ -143,10 +157,17 @@ DetectorNetImpl::DetectorNetImpl(const NetConfig& cfg) : config(cfg) {
 }
 
 HeadOutput DetectorNetImpl::forward(torch::Tensor x) {
-  torch::Tensor c2 = s1->forward(stem->forward(x));
-  torch::Tensor c3 = s2->forward(c2);
-  torch::Tensor c4 = s3->forward(c3);
-  torch::Tensor c5 = s4->forward(c4);
+  torch::Tensor c3, c4, c5;
+  if (backbone) {
+    std::vector<torch::Tensor> f = backbone->forward(x);
+    c3 = lat3(f[0]);
+    c4 = lat4(f[1]);
+    c5 = lat5(f[2]);
+  } else {
+    c3 = s2->forward(s1->forward(stem->forward(x)));
+    c4 = s3->forward(c3);
+    c5 = s4->forward(c4);
+  }
   auto up = [](const torch::Tensor& t) {
     return torch::upsample_nearest2d(t, {t.size(2) * 2, t.size(3) * 2});
   };
@@ -182,12 +203,14 @@ void FuseBatchNorm(DetectorNet& net, torch::ScalarType dtype) {
   for (const auto& m : net->modules(/*include_self=*/false)) {
     if (auto* c = m->as<ConvBnImpl>()) c->Fuse(dtype);
   }
+  if (net->backbone) net->backbone->SetInferenceDtype(dtype);
 }
 
 void UnfuseBatchNorm(DetectorNet& net) {
   for (const auto& m : net->modules(/*include_self=*/false)) {
     if (auto* c = m->as<ConvBnImpl>()) c->Unfuse();
   }
+  if (net->backbone) net->backbone->SetInferenceDtype(torch::kFloat);
 }
 
 torch::MemoryFormat LayoutFor(torch::Device device) {
@@ -272,6 +295,7 @@ double EstimateFlops(DetectorNet& net, int size) {
   for (auto& m : net->modules(/*include_self=*/false)) {
     if (auto* cb = m->as<ConvBnImpl>()) cb->flops = &flops;
   }
+  if (net->backbone) net->backbone->flops = &flops;
   {
     torch::NoGradGuard no_grad;
     bool was_training = net->is_training();
@@ -282,6 +306,7 @@ double EstimateFlops(DetectorNet& net, int size) {
   for (auto& m : net->modules(false)) {
     if (auto* cb = m->as<ConvBnImpl>()) cb->flops = nullptr;
   }
+  if (net->backbone) net->backbone->flops = nullptr;
   // The 1x1 output convolutions.
   int64_t locations = 0;
   for (int s : kStrides) locations += (size / s) * (size / s);
@@ -291,3 +316,14 @@ double EstimateFlops(DetectorNet& net, int size) {
 }
 
 }  // namespace detops::ml
+
+namespace detops {
+
+Status CheckVariant(const std::string& variant) {
+  if (variant == "n" || variant == "s" || ml::FindPretrainedVariant(variant)) return Status::Ok();
+  std::string known = "n, s";
+  for (const ml::PretrainedVariant& v : ml::PretrainedVariants()) known += ", " + v.variant;
+  return Status::InvalidInput("--model must be one of " + known + "; got '" + variant + "'");
+}
+
+}  // namespace detops

@@ -10,12 +10,20 @@
 #include <string>
 #include <vector>
 
+#include "ml/ml.h"
+#include "ml/tfjs_net.h"
+
 namespace detops::ml {
 
 struct NetConfig {
-  std::string variant = "n";  // "n" or "s"
+  std::string variant = "n";  // "n", "s", or a pretrained variant (pretrained.h)
   int num_classes = 1;
+  // A pretrained variant's backbone (tfjs_net.h's spec): it replaces the
+  // CSP backbone, its three outputs (strides 8, 16, 32) reduced by 1x1
+  // convolutions to the neck's widths. Null for n and s.
+  Json backbone;
 };
+NetConfig NetConfigFor(const ModelConfig& c);
 
 // Raw head outputs for a batch, flattened over the three levels:
 // logits [B, A, C], box [B, A, 4] = (dx, dy, log w, log h) in stride units.
@@ -81,6 +89,8 @@ struct DetectorNetImpl : torch::nn::Module {
   HeadOutput forward(torch::Tensor x);
   NetConfig config;
   torch::nn::Sequential stem{nullptr}, s1{nullptr}, s2{nullptr}, s3{nullptr}, s4{nullptr};
+  TfjsNet backbone{nullptr};                           // pretrained variants only
+  ConvBn lat3{nullptr}, lat4{nullptr}, lat5{nullptr};  // its outputs to the neck's widths
   Csp top4{nullptr}, top3{nullptr}, down4{nullptr}, down5{nullptr};
   ConvBn red3{nullptr}, red4{nullptr};
   torch::nn::ModuleList cls_heads{nullptr}, box_heads{nullptr};

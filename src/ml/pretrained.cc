@@ -33,8 +33,8 @@ const PretrainedVariant* FindPretrainedVariant(const std::string& variant) {
 }
 
 std::vector<std::filesystem::path> PretrainedSearchPath() {
+  if (const char* env = std::getenv("DETOPS_PRETRAINED_DIR"); env && *env) return {env};
   std::vector<std::filesystem::path> out;
-  if (const char* env = std::getenv("DETOPS_PRETRAINED_DIR"); env && *env) out.emplace_back(env);
   if (*DETOPS_NODE_MODULES) out.emplace_back(DETOPS_NODE_MODULES);
   out.emplace_back("node_modules");
   return out;

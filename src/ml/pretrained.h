@@ -29,8 +29,9 @@ struct PretrainedVariant {
 const std::vector<PretrainedVariant>& PretrainedVariants();
 const PretrainedVariant* FindPretrainedVariant(const std::string& variant);
 
-// The node_modules folders searched, in order: $DETOPS_PRETRAINED_DIR, the
-// source tree's node_modules (where `npm ci` installs it), ./node_modules.
+// The node_modules folders searched: $DETOPS_PRETRAINED_DIR alone when it
+// is set; else the source tree's node_modules (where `npm ci` installs it),
+// then ./node_modules.
 std::vector<std::filesystem::path> PretrainedSearchPath();
 
 // The package's network, extracted up to the taps, and its provenance

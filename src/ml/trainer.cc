@@ -18,6 +18,7 @@
 #include "ml/loss.h"
 #include "ml/ml.h"
 #include "ml/optimizer.h"
+#include "ml/pretrained.h"
 #include "ml/weights.h"
 
 namespace detops {
@@ -45,6 +46,34 @@ struct State {
   int steady_epochs = 0;
   double last_val_s = 0;
 };
+
+// A pretrained variant's backbone at the start of a run: its graph, and its
+// values when they come from the package (not from init weights or a
+// checkpoint, which hold them with the rest of the model).
+struct BackboneStart {
+  Json spec;
+  std::vector<torch::Tensor> values;
+};
+
+Result<BackboneStart> StartBackbone(const TrainOptions& o, const fs::path& run_dir) {
+  const PretrainedVariant* v = FindPretrainedVariant(o.variant);
+  if (!v) return BackboneStart{};
+  std::error_code ec;
+  for (const fs::path& from : {run_dir / "checkpoint.pt", o.init_weights}) {
+    if (from.empty() || !fs::exists(from, ec)) continue;
+    ASSIGN_OR_RETURN(ModelConfig c, ReadConfig(from));
+    if (c.variant != o.variant) {
+      return Status::InvalidInput("--model " + o.variant + " cannot start from " + from.string() +
+                                  ", a model of variant " + c.variant +
+                                  " (another backbone): train it without --init, or --init from "
+                                  "an " +
+                                  o.variant + " model");
+    }
+    return BackboneStart{c.backbone, {}};
+  }
+  ASSIGN_OR_RETURN(TfjsGraph g, LoadPretrainedBackbone(*v));
+  return BackboneStart{std::move(g.spec), std::move(g.params)};
+}
 
 // Options that must not change across a resume.
 Json FixedOptions(const TrainOptions& o, const std::vector<std::string>& classes) {
@@ -191,16 +220,20 @@ std::pair<double, double> Validate(DetectorNet& net, const ModelConfig& config,
 
 class Trainer {
  public:
+  // `backbone`: a pretrained variant's graph; `pretrained`, its values when
+  // training starts from the package (empty when init weights or a
+  // checkpoint hold them).
   Trainer(const TrainData& data, const TrainOptions& o, fs::path dir, const TrainCallbacks& cb,
-          torch::Device device)
+          torch::Device device, Json backbone, std::vector<torch::Tensor> pretrained)
       : data_(data),
         o_(o),
         dir_(std::move(dir)),
         cb_(cb),
         device_(device),
-        config_{o.variant, o.imgsz, data.classes},
-        net_(NetConfig{o.variant, static_cast<int>(data.classes.size())}),
-        ema_(NetConfig{o.variant, static_cast<int>(data.classes.size())}),
+        config_{o.variant, o.imgsz, data.classes, std::move(backbone)},
+        net_(NetConfigFor(config_)),
+        ema_(NetConfigFor(config_)),
+        pretrained_(std::move(pretrained)),
         grid_(MakeGrid(o.imgsz, device)),
         train_loader_(data.train, o.augment, std::max(1, o.loader_threads), o.seed),
         val_loader_(data.val, AugmentOptions{.imgsz = o.imgsz, .augment = false}, 0, o.seed) {}
@@ -235,6 +268,7 @@ class Trainer {
   torch::Device device_;
   ModelConfig config_;
   DetectorNet net_, ema_;
+  std::vector<torch::Tensor> pretrained_;
   Grid grid_;
   Loader train_loader_, val_loader_;
   std::unique_ptr<FusedAdamW> opt_;
@@ -255,6 +289,10 @@ Status Trainer::Init() {
   ema_->to(device_);
   ToLayout(net_, LayoutFor(device_));
   ToLayout(ema_, LayoutFor(device_));
+  if (!pretrained_.empty()) {
+    RETURN_IF_ERROR(net_->backbone->Assign(pretrained_));
+    pretrained_.clear();
+  }
   if (!o_.init_weights.empty()) {
     ASSIGN_OR_RETURN(ClassTransferPlan plan,
                      PlanClassTransfer(o_.init_weights, data_.classes, o_.init_class_map));
@@ -276,8 +314,9 @@ Status Trainer::Init() {
   fs::path ckpt = dir_ / "checkpoint.pt";
   if (fs::exists(ckpt, ec)) RETURN_IF_ERROR(LoadCheckpoint(ckpt));
   result_.parameters = CountParameters(net_);
-  DetectorNet probe(NetConfig{o_.variant, static_cast<int>(data_.classes.size())});
+  DetectorNet probe(NetConfigFor(config_));
   result_.flops = EstimateFlops(probe, o_.imgsz);
+  if (config_.backbone.contains("source")) result_.pretrained = config_.backbone["source"];
   return Status::Ok();
 }
 
@@ -404,7 +443,22 @@ Result<double> Trainer::TrainSteps(int epoch, Clock::time_point epoch_start, boo
     opt_->ZeroGrad();
     loss.total.backward();
     opt_->ClipGradNorm(o_.grad_clip);
+    // The backbone's smaller rate: its step scaled down after the fact (the
+    // fused optimizer has one rate; AdamW's step is proportional to it).
+    // The EMA saw the full step for this update, (1 - decay) of it.
+    std::vector<torch::Tensor> before;
+    if (net_->backbone && o_.backbone_lr_scale < 1) {
+      for (const torch::Tensor& p : net_->backbone->parameters())
+        before.push_back(p.detach().clone());
+    }
     opt_->Step(lr, EmaDecay(o_.ema_decay, ++st_.ema_updates));
+    if (!before.empty()) {
+      torch::NoGradGuard no_grad;
+      auto params = net_->backbone->parameters();
+      for (size_t i = 0; i < params.size(); ++i) {
+        params[i].mul_(o_.backbone_lr_scale).add_(before[i], 1 - o_.backbone_lr_scale);
+      }
+    }
     ++st_.global_step;
     st_.step = static_cast<int>(step + 1);
     loss_sum += loss.total.item<double>();
@@ -518,8 +572,10 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
     return Status::InvalidInput("--imgsz must be a multiple of 32, at least 64; got " +
                                 std::to_string(options.imgsz));
   }
-  if (options.variant != "n" && options.variant != "s") {
-    return Status::InvalidInput("--model must be n or s; got '" + options.variant + "'");
+  RETURN_IF_ERROR(CheckVariant(options.variant));
+  if (options.backbone_lr_scale <= 0 || options.backbone_lr_scale > 1) {
+    return Status::InvalidInput("the backbone's learning-rate share must be in (0, 1]; got " +
+                                std::to_string(options.backbone_lr_scale));
   }
   if (options.batch < 1) return Status::InvalidInput("--batch must be at least 1");
   if (options.epochs < 0 || (options.epochs == 0 && options.max_minutes <= 0)) {
@@ -536,7 +592,9 @@ Result<TrainResult> TrainDetector(const TrainData& data, const TrainOptions& opt
     // Seed before the networks are built: their initial weights come from
     // LibTorch's global generator.
     torch::manual_seed(o.seed);
-    ml::Trainer trainer(data, o, run_dir, callbacks, device);
+    ASSIGN_OR_RETURN(ml::BackboneStart start, ml::StartBackbone(o, run_dir));
+    ml::Trainer trainer(data, o, run_dir, callbacks, device, std::move(start.spec),
+                        std::move(start.values));
     return trainer.Run();
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("training failed: ") + e.what_without_backtrace());

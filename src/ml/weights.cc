@@ -32,10 +32,12 @@ std::pair<int, int> ReadState(torch::serialize::InputArchive& archive, const std
 }
 
 Json ConfigToJson(const ModelConfig& c) {
-  return {{"format", "detops-detector/1"},
-          {"variant", c.variant},
-          {"imgsz", c.imgsz},
-          {"classes", c.classes}};
+  Json j = {{"format", "detops-detector/1"},
+            {"variant", c.variant},
+            {"imgsz", c.imgsz},
+            {"classes", c.classes}};
+  if (!c.backbone.is_null()) j["backbone"] = c.backbone;
+  return j;
 }
 
 Result<ModelConfig> ConfigFromJson(const Json& j) {
@@ -44,10 +46,15 @@ Result<ModelConfig> ConfigFromJson(const Json& j) {
     c.variant = j.at("variant").get<std::string>();
     c.imgsz = j.at("imgsz").get<int>();
     c.classes = j.at("classes").get<std::vector<std::string>>();
-    if ((c.variant != "n" && c.variant != "s") || c.imgsz < 32 || c.imgsz % 32 != 0 ||
-        c.classes.empty()) {
-      return Status::Corruption("model config is out of range: " + j.dump());
+    if (j.contains("backbone")) c.backbone = j["backbone"];
+    const bool pretrained = c.variant != "n" && c.variant != "s";
+    if (!CheckVariant(c.variant).ok() || pretrained != !c.backbone.is_null() || c.imgsz < 32 ||
+        c.imgsz % 32 != 0 || c.classes.empty()) {
+      Json brief = j;
+      brief.erase("backbone");
+      return Status::Corruption("model config is out of range: " + brief.dump());
     }
+    if (pretrained) RETURN_IF_ERROR(CheckTfjsSpec(c.backbone));
     return c;
   } catch (const Json::exception& e) {
     return Status::Corruption(std::string("model config: ") + e.what());
@@ -119,10 +126,11 @@ namespace detops {
 Result<double> WeightsMaxAbsDiff(const std::filesystem::path& a, const std::filesystem::path& b) {
   ASSIGN_OR_RETURN(ModelConfig ca, ml::ReadConfig(a));
   ASSIGN_OR_RETURN(ModelConfig cb, ml::ReadConfig(b));
-  if (ca.variant != cb.variant || ca.classes.size() != cb.classes.size()) {
+  if (ca.variant != cb.variant || ca.classes.size() != cb.classes.size() ||
+      ca.backbone != cb.backbone) {
     return Status::InvalidInput(a.string() + " and " + b.string() + " are different architectures");
   }
-  ml::NetConfig nc{ca.variant, static_cast<int>(ca.classes.size())};
+  ml::NetConfig nc = ml::NetConfigFor(ca);
   ml::DetectorNet na(nc), nb(nc);
   RETURN_IF_ERROR(ml::LoadWeightsInto(a, na).status());
   RETURN_IF_ERROR(ml::LoadWeightsInto(b, nb).status());

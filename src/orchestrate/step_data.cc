@@ -3,6 +3,7 @@
 
 #include "core/hash.h"
 #include "data/data.h"
+#include "data/derive.h"
 #include "orchestrate/inbox.h"
 #include "orchestrate/steps_internal.h"
 
@@ -97,7 +98,9 @@ StepType ValidateStep() {
     out["errors"] = std::to_string(report.failed_errors());
     out["warnings"] = std::to_string(report.failed_warnings());
     if (!report.trainable() && !c.Flag("allow_failure", false)) {
-      return Status::InvalidInput("validation of " + v.Ref() + " failed: " + failed);
+      const std::string fix = DeriveFixCommand(report, v.Ref());
+      return Status::InvalidInput("validation of " + v.Ref() + " failed: " + failed +
+                                  (fix.empty() ? "" : "; fix: " + fix));
     }
     c.log(v.Ref() + " " + out["status"].get<std::string>());
     return out;

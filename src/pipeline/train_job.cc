@@ -1,6 +1,7 @@
 // The train job: gate on validation, build the training set from a dataset
 // version, train with tracking, evaluate the best weights on the test split.
 
+#include "data/derive.h"
 #include "pipeline/jobs_internal.h"
 #include "pipeline/train_options.h"
 
@@ -46,8 +47,10 @@ Status Gate(Workspace& ws, VersionInfo& version, bool force) {
       failed += "\n  " + e.type + ": " + e.summary;
     }
   }
+  const std::string fix = DeriveFixCommand(r, version.Ref());
   return Status::InvalidInput(version.Ref() + " failed validation (see `detops data validate " +
-                              version.Ref() + "`); pass --force to train anyway:" + failed);
+                              version.Ref() + "`); pass --force to train anyway:" + failed +
+                              (fix.empty() ? "" : "\n  fix: " + fix));
 }
 
 // Records with the run how the classes of the init weights become
@@ -138,6 +141,17 @@ Result<TrainJobResult> Execute(Workspace& ws, Tracker& tracker, RunInfo run, Pre
   RETURN_IF_ERROR(flushed);
   TrainJobResult result;
   result.train = *trained;
+  if (!trained->pretrained.is_null()) {
+    // Where the backbone's weights came from: package, version, licence
+    // and the files' hashes, with every run that starts from them.
+    const Json& src = trained->pretrained;
+    RETURN_IF_ERROR(
+        tracker.LogParams(run.id, {{"pretrained.package", src.value("package", "")},
+                                   {"pretrained.version", src.value("version", "")},
+                                   {"pretrained.license", src.value("license", "")},
+                                   {"pretrained.upstream", src.value("upstream", "")}}));
+    RETURN_IF_ERROR(tracker.LogArtifactBytes(run.id, "pretrained.json", src.dump(2)));
+  }
   RETURN_IF_ERROR(
       tracker.LogMetrics(run.id, {{"model/parameters", 0, double(trained->parameters), 0},
                                   {"model/gflops", 0, trained->flops / 1e9, 0},

@@ -10,6 +10,7 @@ Json RecipeJson(const TrainOptions& o) {
           {"imgsz", o.imgsz},
           {"batch", o.batch},
           {"lr", o.lr},
+          {"backbone_lr_scale", o.backbone_lr_scale},
           {"weight_decay", o.weight_decay},
           {"warmup_epochs", o.warmup_epochs},
           {"ema_decay", o.ema_decay},
@@ -58,6 +59,7 @@ Result<TrainOptions> TrainOptionsFromJson(const Json& j) {
     o.imgsz = j.at("imgsz");
     o.batch = j.at("batch");
     o.lr = j.at("lr");
+    o.backbone_lr_scale = j.value("backbone_lr_scale", 1.0);  // runs before it was a knob
     o.weight_decay = j.at("weight_decay");
     o.warmup_epochs = j.at("warmup_epochs");
     o.ema_decay = j.at("ema_decay");
