@@ -1,5 +1,6 @@
 // detops data import | ls | show | diff | validate | report | export | derive
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -200,6 +201,15 @@ int RunShow(Globals& g, const std::string& ref, bool json) {
   if (!v->issues.empty()) {
     std::cout << "  import problems: " << v->issues.size() << " (see `detops data validate "
               << v->Ref() << "`)\n";
+    // The first few, so that what the reader guessed (a split folder, class
+    // names from a parent data.yaml) shows without a validation run.
+    constexpr size_t kShown = 3;
+    for (size_t i = 0; i < std::min(v->issues.size(), kShown); ++i) {
+      const SourceIssue& issue = v->issues[i];
+      std::cout << "    " << issue.file << (issue.line ? ":" + std::to_string(issue.line) : "")
+                << ": " << issue.kind << ": " << issue.message << "\n";
+    }
+    if (v->issues.size() > kShown) std::cout << "    ...\n";
   }
   return kExitOk;
 }

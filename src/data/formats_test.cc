@@ -114,6 +114,94 @@ TEST_F(Formats, RoboflowYoloExportWithDotDotPaths) {
   EXPECT_TRUE(r->version.issues.empty());
 }
 
+// A Roboflow export as published: data.yaml beside dataset/, with split
+// paths that are right for nobody's layout.
+void WriteRoboflowBesideDataset(const fs::path& src, const std::string& names) {
+  WriteText(src / "data.yaml",
+            "path : ../data/dataset\ntrain: ../train/images\nval: ../valid/images\n"
+            "test: ../test/images\n\nnc: 1\nnames: " +
+                names + "\n\nroboflow:\n  version: 2\n");
+  WriteText(src / "README.roboflow.txt", "exported\n");
+  WriteImage(src / "dataset/train/images/a_jpg.rf.1.jpg", 64, 48, 1);
+  WriteText(src / "dataset/train/labels/a_jpg.rf.1.txt", "0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n");
+  WriteImage(src / "dataset/train/images/b_jpg.rf.2.jpg", 64, 48, 2);
+  WriteText(src / "dataset/train/labels/b_jpg.rf.2.txt", "0 0.5 0.5 0.2 0.2\n");
+  WriteImage(src / "dataset/valid/images/c.jpg", 64, 48, 3);
+  WriteText(src / "dataset/valid/labels/c.txt", "0 0.4 0.4 0.2 0.2\n");
+  WriteImage(src / "dataset/test/images/d.jpg", 64, 48, 4);
+  WriteText(src / "dataset/test/labels/d.txt", "");
+}
+
+TEST_F(Formats, RoboflowExportWithDataYamlBesideDatasetFolder) {
+  fs::path src = dir_ / "rf";
+  WriteRoboflowBesideDataset(src, "['Pothole']");
+  auto r = Import("rf", src);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Manifest m = ManifestOf(r->version);
+  EXPECT_EQ(m.classes, (std::vector<std::string>{"Pothole"}));
+  EXPECT_EQ(r->version.stats.splits["train"].images, 2);
+  EXPECT_EQ(r->version.stats.splits["val"].images, 1);
+  EXPECT_EQ(r->version.stats.splits["test"].images, 1);
+  EXPECT_EQ(r->version.stats.total.boxes, 4);
+  EXPECT_EQ(r->version.stats.total.background, 1);
+  ASSERT_EQ(m.images.size(), 4u);
+  EXPECT_EQ(m.images[0].name, "a_jpg.rf.1.jpg");
+  // One warning per split, naming what data.yaml said and what was used.
+  int guessed = 0;
+  for (const SourceIssue& i : r->version.issues) {
+    EXPECT_EQ(i.kind, "split_folder_guessed") << i.message;
+    EXPECT_EQ(i.file, "data.yaml");
+    ++guessed;
+  }
+  EXPECT_EQ(guessed, 3);
+  ASSERT_FALSE(r->version.issues.empty());
+  const std::string& msg = r->version.issues[0].message;
+  EXPECT_NE(msg.find("'../train/images'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("used dataset/train/images"), std::string::npos) << msg;
+}
+
+TEST_F(Formats, SubfolderOfAnExportTakesClassNamesFromTheParentDataYaml) {
+  fs::path src = dir_ / "rf";
+  WriteRoboflowBesideDataset(src, "{0: pothole, 1: crack}");
+  WriteText(src / "data.yaml",
+            "train: ../train/images\nval: ../valid/images\nnames:\n  0: pothole\n  1: crack\n");
+  auto r = Import("sub", src / "dataset");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Manifest m = ManifestOf(r->version);
+  EXPECT_EQ(m.classes, (std::vector<std::string>{"pothole", "crack"}));
+  EXPECT_EQ(r->version.stats.splits["train"].images, 2);
+  EXPECT_EQ(r->version.stats.splits["val"].images, 1);
+  EXPECT_EQ(r->version.stats.splits["test"].images, 1);
+  EXPECT_TRUE(HasIssue(r->version, "classes_from_parent_yaml", "../data.yaml"));
+  // A folder with its own names does not look up.
+  WriteText(src / "dataset/classes.txt", "hole\n");
+  auto own = Import("own", src / "dataset");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_EQ(ManifestOf(own->version).classes, (std::vector<std::string>{"hole"}));
+  EXPECT_FALSE(HasIssue(own->version, "classes_from_parent_yaml", ""));
+}
+
+TEST_F(Formats, DataYamlWithNothingToFindNamesThePathsTried) {
+  fs::path src = dir_ / "lost";
+  WriteText(src / "data.yaml",
+            "path: ../elsewhere\ntrain: ../train/images\nval: images/val\nnames: [dent]\n");
+  WriteImage(src / "pictures/a.jpg");  // not where any convention puts a split
+  auto r = Import("lost", src);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidInput);
+  const std::string& msg = r.status().message();
+  std::vector<std::string> parts = {"'../train/images'",
+                                    (dir_ / "elsewhere/train/images").string(),
+                                    (dir_ / "train/images").string(),
+                                    " train/images",
+                                    "'images/val'",
+                                    " images/val",
+                                    "valid|val/images"};
+  for (const std::string& part : parts) {
+    EXPECT_NE(msg.find(part), std::string::npos) << part << " not in: " << msg;
+  }
+}
+
 TEST_F(Formats, CocoWithSparseIdsStartingAtOneAndRoboflowSupercategory) {
   fs::path src = dir_ / "coco";
   WriteImage(src / "train/a.jpg", 100, 50, 1);

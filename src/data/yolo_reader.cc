@@ -1,7 +1,9 @@
 // Ultralytics / Darknet YOLO layouts: a data.yaml naming image folders (or
 // lists) per split, labels in a sibling "labels" tree, one "cls cx cy w h"
 // line per box. Also reads Roboflow exports (train/images + "../train/images"
-// paths) and bare folders without a yaml.
+// paths, or data.yaml beside a dataset/ folder with paths right for nobody:
+// the split folders are then found by name), bare folders without a yaml,
+// and a folder inside an export, named by the data.yaml one level up.
 
 #include <yaml-cpp/yaml.h>
 
@@ -132,13 +134,75 @@ struct SplitSource {
   bool from_list = false;  // paths read from a .txt list: may not exist
 };
 
-// Resolves a split entry of data.yaml: relative to `base`, with the
+void AddOnce(std::vector<fs::path>& v, const fs::path& p) {
+  fs::path n = p.lexically_normal();
+  if (std::find(v.begin(), v.end(), n) == v.end()) v.push_back(std::move(n));
+}
+
+// Where a split entry of data.yaml may be, in the documented orders: relative
+// to `path:` (when given), then to the yaml's folder, each also with the
 // Roboflow fix-up ("../train/images" written from inside the dataset).
-fs::path ResolveEntry(const fs::path& base, const std::string& entry) {
-  fs::path p = fs::path(entry).is_absolute() ? fs::path(entry) : base / entry;
+std::vector<fs::path> EntryCandidates(const fs::path& yaml_dir,
+                                      const std::optional<std::string>& yaml_path,
+                                      const std::string& entry) {
+  std::vector<fs::path> out;
+  if (fs::path(entry).is_absolute()) {
+    AddOnce(out, entry);
+    return out;
+  }
+  std::vector<fs::path> bases;
+  if (yaml_path) {
+    fs::path p = *yaml_path;
+    AddOnce(bases, p.is_absolute() ? p : yaml_dir / p);
+  }
+  AddOnce(bases, yaml_dir);
+  for (const fs::path& base : bases) {
+    AddOnce(out, base / entry);
+    if (entry.rfind("../", 0) == 0) AddOnce(out, base / entry.substr(3));
+  }
+  return out;
+}
+
+std::vector<std::string> ConventionalNames(Split s) {
+  if (s == Split::kVal) return {"valid", "val"};
+  return {std::string(SplitName(s))};
+}
+
+// Folders that hold a split by its conventional name (<name>/images or
+// images/<name>) in the yaml's folder, then in each folder directly under it
+// (sorted, hidden ones skipped): where exports put them whatever data.yaml says.
+std::vector<fs::path> ConventionalFolders(const fs::path& yaml_dir, Split s) {
   std::error_code ec;
-  if (!fs::exists(p, ec) && entry.rfind("../", 0) == 0) p = base / entry.substr(3);
-  return p.lexically_normal();
+  std::vector<fs::path> roots{yaml_dir};
+  std::vector<fs::path> subs;
+  for (const auto& e : fs::directory_iterator(yaml_dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (!name.empty() && name[0] != '.' && e.is_directory(ec)) subs.push_back(e.path());
+  }
+  std::sort(subs.begin(), subs.end());
+  roots.insert(roots.end(), subs.begin(), subs.end());
+  std::vector<fs::path> out;
+  for (const fs::path& root : roots) {
+    for (const std::string& name : ConventionalNames(s)) {
+      for (const fs::path& dir : {root / name / "images", root / "images" / name}) {
+        if (fs::is_directory(dir, ec)) AddOnce(out, dir);
+      }
+    }
+  }
+  return out;
+}
+
+// `p` for a message: relative to the source root when below it.
+std::string Shown(const fs::path& p, const fs::path& root) {
+  fs::path rel = p.lexically_normal().lexically_relative(root);
+  if (rel.empty() || rel == "." || *rel.begin() == "..") return p.lexically_normal().string();
+  return rel.generic_string();
+}
+
+std::string ShownList(const std::vector<fs::path>& paths, const fs::path& root) {
+  std::string out;
+  for (const fs::path& p : paths) out += (out.empty() ? "" : ", ") + Shown(p, root);
+  return out;
 }
 
 }  // namespace
@@ -206,21 +270,58 @@ Result<DataYaml> ParseDataYaml(std::string_view text, const std::string& source)
 
 namespace {
 
-Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& splits) {
+// Reads data.yaml's classes and splits. A split entry that is nowhere
+// data.yaml's documented readings put it is looked for by its conventional
+// folder names (a split_folder_guessed issue says which was used); `looked`
+// collects, per entry, where its images were looked for.
+Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& splits,
+                std::vector<std::string>& looked) {
   auto text = ReadFile(yaml);
   if (!text.ok()) return Status::IOError(yaml.string() + ": cannot read");
   ASSIGN_OR_RETURN(DataYaml doc, ParseDataYaml(*text, yaml.string()));
-  fs::path base = yaml.parent_path();
-  if (doc.path) {
-    fs::path p = *doc.path;
-    base = p.is_absolute() ? p : base / p;
-  }
+  const fs::path yaml_dir = yaml.parent_path();
+  const std::string yaml_name = RelativeName(yaml, set.root);
   set.classes = std::move(doc.classes);
   for (const auto& [s, entries] : doc.splits) {
     const std::string key = SplitName(s);
+    std::vector<fs::path> used;  // this split's folders and lists so far
     for (const std::string& e : entries) {
-      fs::path p = ResolveEntry(base, e);
       std::error_code ec;
+      std::vector<fs::path> candidates = EntryCandidates(yaml_dir, doc.path, e);
+      fs::path p;
+      for (const fs::path& c : candidates) {
+        if (fs::exists(c, ec)) {
+          p = c;
+          break;
+        }
+      }
+      if (p.empty()) {
+        std::string gave = key + ": data.yaml gives '" + e + "', which is not there (tried " +
+                           ShownList(candidates, set.root) + ")";
+        std::vector<fs::path> found = ConventionalFolders(yaml_dir, s);
+        if (found.empty()) {
+          std::string names;
+          for (const std::string& n : ConventionalNames(s)) names += (names.empty() ? "" : "|") + n;
+          std::string conventional = "no " + names + "/images or images/" + names + " folder in " +
+                                     Shown(yaml_dir, set.root) +
+                                     " or the folders directly under it";
+          set.issues.push_back({"missing_split", yaml_name, 0, gave + "; " + conventional});
+          looked.push_back(key + " '" + e + "': " + ShownList(candidates, set.root) + "; " +
+                           conventional);
+          continue;
+        }
+        p = found.front();
+        if (std::find(used.begin(), used.end(), p) != used.end()) continue;  // read already
+        std::string also;
+        if (found.size() > 1) {
+          also = " (also found: " +
+                 ShownList(std::vector<fs::path>(found.begin() + 1, found.end()), set.root) + ")";
+        }
+        set.issues.push_back({"split_folder_guessed", yaml_name, 0,
+                              gave + "; used " + Shown(p, set.root) + also + " instead"});
+      }
+      used.push_back(p);
+      looked.push_back(key + " '" + e + "': " + Shown(p, set.root));
       SplitSource src{s, {}, p};
       if (fs::is_directory(p, ec)) {
         src.images = ListImages(p, set.root, set.issues);
@@ -235,10 +336,6 @@ Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& 
           fs::path img = fs::path(line).is_absolute() ? fs::path(line) : p.parent_path() / line;
           src.images.push_back(img.lexically_normal());
         }
-      } else {
-        set.issues.push_back({"missing_split", RelativeName(yaml, set.root), 0,
-                              key + ": '" + e + "' does not exist (looked at " + p.string() + ")"});
-        continue;
       }
       splits.push_back(std::move(src));
     }
@@ -248,22 +345,52 @@ Status ReadYaml(const fs::path& yaml, SourceSet& set, std::vector<SplitSource>& 
 
 // Without a yaml: images/{train,val,test}, {train,valid,test}/images, or one
 // folder of images (no splits: returns false, the importer assigns them).
-bool GuessLayout(SourceSet& set, std::vector<SplitSource>& splits) {
+bool GuessLayout(SourceSet& set, std::vector<SplitSource>& splits,
+                 std::vector<std::string>& looked) {
   std::error_code ec;
   for (Split s : kAllSplits) {
     for (std::string name :
          {std::string(SplitName(s)), std::string(s == Split::kVal ? "valid" : "")}) {
       if (name.empty()) continue;
       for (fs::path dir : {set.root / "images" / name, set.root / name / "images"}) {
-        if (fs::is_directory(dir, ec))
-          splits.push_back({s, ListImages(dir, set.root, set.issues), dir});
+        if (!fs::is_directory(dir, ec)) continue;
+        splits.push_back({s, ListImages(dir, set.root, set.issues), dir});
+        looked.push_back(Shown(dir, set.root));
       }
     }
   }
   if (!splits.empty()) return true;
   fs::path dir = fs::is_directory(set.root / "images", ec) ? set.root / "images" : set.root;
   splits.push_back({Split::kTrain, ListImages(dir, set.root, set.issues), dir});
+  looked.push_back(dir.string() + " and the folders below it");
   return false;
+}
+
+fs::path FindYaml(const fs::path& dir) {
+  std::error_code ec;
+  for (const char* n : {"data.yaml", "data.yml", "dataset.yaml"}) {
+    if (fs::is_regular_file(dir / n, ec)) return dir / n;
+  }
+  return {};
+}
+
+// Class names from the data.yaml one folder up, for a folder imported from
+// inside an export (Roboflow's data.yaml beside dataset/). An issue says
+// where the names came from, or why that yaml was not used.
+void ReadParentYamlClasses(SourceSet& set) {
+  fs::path yaml = FindYaml(set.root.parent_path());
+  if (yaml.empty() || set.root.parent_path() == set.root) return;
+  std::string shown = RelativeName(yaml, set.root);
+  auto text = ReadFile(yaml);
+  Result<DataYaml> doc = text.ok() ? ParseDataYaml(*text, shown) : Result<DataYaml>(text.status());
+  if (!doc.ok()) {
+    set.issues.push_back({"parent_yaml_unreadable", shown, 0,
+                          "not used for class names: " + doc.status().message()});
+    return;
+  }
+  set.classes = std::move(doc->classes);
+  set.issues.push_back({"classes_from_parent_yaml", shown, 0,
+                        "the folder has no data.yaml; class names taken from " + shown});
 }
 
 void ReadClassesFile(SourceSet& set) {
@@ -293,21 +420,18 @@ Result<SourceSet> ReadYolo(const fs::path& path) {
     set.root = path.parent_path();
   } else {
     set.root = path;
-    for (const char* n : {"data.yaml", "data.yml", "dataset.yaml"}) {
-      if (fs::exists(path / n, ec)) {
-        yaml = path / n;
-        break;
-      }
-    }
+    yaml = FindYaml(path);
   }
   set.root = set.root.lexically_normal();
   std::vector<SplitSource> splits;
+  std::vector<std::string> looked;  // for the error when no image is found
   bool split_known = true;
   if (!yaml.empty()) {
-    RETURN_IF_ERROR(ReadYaml(yaml, set, splits));
+    RETURN_IF_ERROR(ReadYaml(yaml, set, splits, looked));
   } else {
-    split_known = GuessLayout(set, splits);
+    split_known = GuessLayout(set, splits, looked);
     ReadClassesFile(set);
+    if (set.classes.empty()) ReadParentYamlClasses(set);
   }
   // Label folders are listed once: a set lookup per image instead of a
   // stat, and the same listing finds labels without images.
@@ -351,9 +475,11 @@ Result<SourceSet> ReadYolo(const fs::path& path) {
     }
   }
   if (set.images.empty()) {
-    return Status::InvalidInput(path.string() +
-                                ": no images found (looked for .jpg/.jpeg/.png/"
-                                ".bmp/.webp/.tif in the folders data.yaml names, or in images/)");
+    std::string where;
+    for (const std::string& l : looked) where += "\n  " + l;
+    if (where.empty()) where = "\n  (data.yaml names no train, val or test split)";
+    return Status::InvalidInput(
+        path.string() + ": no images found (.jpg/.jpeg/.png/.bmp/.webp/.tif); looked in:" + where);
   }
   // Classes missing from the yaml/classes file: number them after the ids seen.
   int max_id = -1;
