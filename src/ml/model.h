@@ -16,6 +16,8 @@
 namespace detops::ml {
 
 struct NetConfig {
+  NetConfig(std::string v = "n", int classes = 1, Json b = nullptr)
+      : variant(std::move(v)), num_classes(classes), backbone(std::move(b)) {}
   std::string variant = "n";  // "n", "s", or a pretrained variant (pretrained.h)
   int num_classes = 1;
   // A pretrained variant's backbone (tfjs_net.h's spec): it replaces the
