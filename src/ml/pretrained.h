@@ -34,6 +34,11 @@ const PretrainedVariant* FindPretrainedVariant(const std::string& variant);
 // then ./node_modules.
 std::vector<std::filesystem::path> PretrainedSearchPath();
 
+// Where the variant's package is installed (the folder holding its
+// package.json). NotFound names the folders searched and the command that
+// installs it.
+Result<std::filesystem::path> PretrainedPackageRoot(const PretrainedVariant& v);
+
 // The package's network, extracted up to the taps, and its provenance
 // (JSON: package, version, licence, upstream, file names with SHA-256),
 // which the spec also carries as "source". NotFound when the package is not

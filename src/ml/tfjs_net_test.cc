@@ -298,13 +298,9 @@ TEST(TfjsNetTest, ThePretrainedPackageMatchesTensorFlowJs) {
   EXPECT_EQ(source["files"][1]["sha256"].get<std::string>().size(), 64u);
   // The whole network, its COCO head included, on one 512 x 512 input (the
   // size the export's resize constants were fixed for).
-  std::filesystem::path json_path;
-  for (const auto& dir : PretrainedSearchPath()) {
-    if (std::filesystem::exists(dir / v->package / v->file)) {
-      json_path = dir / v->package / v->file;
-      break;
-    }
-  }
+  auto root = PretrainedPackageRoot(*v);
+  ASSERT_TRUE(root.ok());
+  const std::filesystem::path json_path = *root / v->file;
   auto m = ReadTfjsModel(json_path);
   ASSERT_TRUE(m.ok());
   std::vector<std::string> nodes = v->taps;
